@@ -1,0 +1,85 @@
+/*
+ * parley — one result convention for the whole library.
+ *
+ * Every fallible function returns an int: PARLEY_OK (0) on success or one of
+ * the negative codes below. Codes are grouped by area so that a caller can
+ * tell a malformed frame from a bad MAC from a full buffer; decryption
+ * failures are distinct for the caller but never explained to the peer.
+ */
+#ifndef PARLEY_RESULT_H
+#define PARLEY_RESULT_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define PARLEY_MUST_CHECK __attribute__((warn_unused_result))
+#else
+#define PARLEY_MUST_CHECK
+#endif
+
+enum parley_result {
+    PARLEY_OK = 0,
+
+    /* general: -1 .. -99 */
+    PARLEY_ERR_NOMEM = -1,
+    PARLEY_ERR_INVALID_ARG = -2,
+    PARLEY_ERR_CRYPTO = -3,      /* the crypto library itself failed */
+    PARLEY_ERR_BUFFER = -4,      /* output buffer too small, or a maximum reached */
+    PARLEY_ERR_DECODE = -5,      /* malformed input */
+    PARLEY_ERR_IO = -6,
+    PARLEY_ERR_NOT_FOUND = -7,
+    PARLEY_ERR_STATE = -8,       /* operation not valid in the current state */
+    PARLEY_ERR_AGAIN = -9,       /* would block; try again later */
+
+    /* Signal protocol: -100 .. -199 */
+    PARLEY_ERR_INVALID_MESSAGE = -100,
+    PARLEY_ERR_INVALID_MAC = -101,
+    PARLEY_ERR_DUPLICATE = -102,
+    PARLEY_ERR_UNTRUSTED_IDENTITY = -103,
+    PARLEY_ERR_NO_SESSION = -104,
+    PARLEY_ERR_INVALID_KEY_ID = -105,
+    PARLEY_ERR_TOO_FAR_AHEAD = -106,
+    PARLEY_ERR_LEGACY_VERSION = -107,
+    PARLEY_ERR_INVALID_SIGNATURE = -108,
+    PARLEY_ERR_INVALID_KEY = -109,
+    PARLEY_ERR_STORE = -110,
+
+    /* Noise and framing: -200 .. -299 */
+    PARLEY_ERR_NOISE_HANDSHAKE = -200,
+    PARLEY_ERR_NOISE_DECRYPT = -201,
+    PARLEY_ERR_NOISE_NONCE_EXHAUSTED = -202,
+    PARLEY_ERR_FRAME_TOO_LARGE = -203,
+    PARLEY_ERR_CERT_INVALID = -204,
+    PARLEY_ERR_CERT_EXPIRED = -205,
+    PARLEY_ERR_CERT_KEY_MISMATCH = -206,
+    PARLEY_ERR_TIMEOUT = -207,
+    PARLEY_ERR_PROLOGUE = -208,
+
+    /* stanzas: -300 .. -399 */
+    PARLEY_ERR_STANZA_SYNTAX = -300,
+    PARLEY_ERR_STANZA_TOO_LARGE = -301,
+    PARLEY_ERR_STANZA_TOO_DEEP = -302,
+    PARLEY_ERR_STANZA_TOO_MANY_CHILDREN = -303,
+    PARLEY_ERR_STANZA_TOO_MANY_ATTRS = -304,
+    PARLEY_ERR_STANZA_ATTR_TOO_LONG = -305,
+    PARLEY_ERR_STANZA_DTD = -306,
+    PARLEY_ERR_STANZA_ENTITY = -307,
+    PARLEY_ERR_STANZA_PI = -308,
+    PARLEY_ERR_STANZA_UTF8 = -309,
+    PARLEY_ERR_STANZA_NAME = -310,
+    PARLEY_ERR_STANZA_TEXT_TOO_LONG = -311,
+
+    /* content: -400 .. -499 */
+    PARLEY_ERR_CONTENT_DECODE = -400,
+    PARLEY_ERR_CONTENT_PADDING = -401,
+};
+
+/* A short, stable, lower_snake_case name for a result code ("invalid_mac"). */
+const char *parley_strerror(int rc);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,166 @@
+/* AES-256-CBC (PKCS#7) and AES-256-GCM through OpenSSL's EVP interface. */
+#include "crypto/crypto_internal.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+static _Thread_local EVP_CIPHER_CTX *tl_cbc;
+
+static EVP_CIPHER_CTX *cbc_ctx(void)
+{
+    if (tl_cbc == NULL)
+        tl_cbc = EVP_CIPHER_CTX_new();
+    return tl_cbc;
+}
+
+static int cbc(int enc, uint8_t *out, size_t out_max, size_t *out_len, const uint8_t key[32],
+               const uint8_t iv[16], const uint8_t *in, size_t n)
+{
+    int l1 = 0, l2 = 0;
+    GUARD_INIT();
+    EVP_CIPHER_CTX *c = cbc_ctx();
+    if (c == NULL)
+        return PARLEY_ERR_NOMEM;
+    if (n > INT_MAX - PC_AES_BLOCK)
+        return PARLEY_ERR_INVALID_ARG;
+    if (enc) {
+        if (out_max < n + (PC_AES_BLOCK - n % PC_AES_BLOCK))
+            return PARLEY_ERR_BUFFER;
+    } else {
+        if (n == 0 || n % PC_AES_BLOCK != 0)
+            return PARLEY_ERR_DECODE;
+        /* OpenSSL may write a whole block before it checks padding. */
+        if (out_max < n)
+            return PARLEY_ERR_BUFFER;
+    }
+    if (EVP_CipherInit_ex2(c, pc_cipher_aes256_cbc, key, iv, enc, NULL) != 1)
+        return PARLEY_ERR_CRYPTO;
+    if (EVP_CipherUpdate(c, out, &l1, in, (int)n) != 1)
+        return PARLEY_ERR_CRYPTO;
+    if (EVP_CipherFinal_ex(c, out + l1, &l2) != 1) {
+        pc_wipe(out, (size_t)l1);
+        return enc ? PARLEY_ERR_CRYPTO : PARLEY_ERR_DECODE;
+    }
+    *out_len = (size_t)l1 + (size_t)l2;
+    return PARLEY_OK;
+}
+
+int pc_aes256_cbc_encrypt(uint8_t *out, size_t out_max, size_t *out_len, const uint8_t key[32],
+                          const uint8_t iv[16], const uint8_t *in, size_t n)
+{
+    return cbc(1, out, out_max, out_len, key, iv, in, n);
+}
+
+int pc_aes256_cbc_decrypt(uint8_t *out, size_t out_max, size_t *out_len, const uint8_t key[32],
+                          const uint8_t iv[16], const uint8_t *in, size_t n)
+{
+    return cbc(0, out, out_max, out_len, key, iv, in, n);
+}
+
+struct pc_gcm {
+    EVP_CIPHER_CTX *enc;
+    EVP_CIPHER_CTX *dec;
+};
+
+int pc_gcm_new(pc_gcm **out, const uint8_t key[32])
+{
+    int rc;
+    GUARD_INIT();
+    pc_gcm *g = calloc(1, sizeof *g);
+    ENSURE(g != NULL, PARLEY_ERR_NOMEM);
+    g->enc = EVP_CIPHER_CTX_new();
+    g->dec = EVP_CIPHER_CTX_new();
+    ENSURE(g->enc != NULL && g->dec != NULL, PARLEY_ERR_NOMEM);
+    /* Key schedule once; each message then only sets its nonce. */
+    ENSURE(EVP_EncryptInit_ex2(g->enc, pc_cipher_aes256_gcm, key, NULL, NULL) == 1,
+           PARLEY_ERR_CRYPTO);
+    ENSURE(EVP_DecryptInit_ex2(g->dec, pc_cipher_aes256_gcm, key, NULL, NULL) == 1,
+           PARLEY_ERR_CRYPTO);
+    *out = g;
+    g = NULL;
+    rc = PARLEY_OK;
+out:
+    pc_gcm_free(g);
+    return rc;
+}
+
+void pc_gcm_free(pc_gcm *g)
+{
+    if (g == NULL)
+        return;
+    EVP_CIPHER_CTX_free(g->enc); /* OpenSSL cleanses the key schedule */
+    EVP_CIPHER_CTX_free(g->dec);
+    free(g);
+}
+
+int pc_gcm_seal(pc_gcm *g, uint8_t *out, const uint8_t nonce[PC_GCM_NONCE_LEN], const uint8_t *ad,
+                size_t ad_len, const uint8_t *in, size_t n)
+{
+    int l = 0;
+    EVP_CIPHER_CTX *c = g->enc;
+    if (n > INT_MAX || ad_len > INT_MAX)
+        return PARLEY_ERR_INVALID_ARG;
+    if (EVP_EncryptInit_ex2(c, NULL, NULL, nonce, NULL) != 1)
+        return PARLEY_ERR_CRYPTO;
+    if (ad_len > 0 && EVP_EncryptUpdate(c, NULL, &l, ad, (int)ad_len) != 1)
+        return PARLEY_ERR_CRYPTO;
+    if (n > 0 && EVP_EncryptUpdate(c, out, &l, in, (int)n) != 1)
+        return PARLEY_ERR_CRYPTO;
+    if (EVP_EncryptFinal_ex(c, out + n, &l) != 1)
+        return PARLEY_ERR_CRYPTO;
+    if (EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, PC_GCM_TAG_LEN, out + n) != 1)
+        return PARLEY_ERR_CRYPTO;
+    return PARLEY_OK;
+}
+
+int pc_gcm_open(pc_gcm *g, uint8_t *out, const uint8_t nonce[PC_GCM_NONCE_LEN], const uint8_t *ad,
+                size_t ad_len, const uint8_t *in, size_t n)
+{
+    int l = 0;
+    uint8_t tag[PC_GCM_TAG_LEN];
+    EVP_CIPHER_CTX *c = g->dec;
+    if (n < PC_GCM_TAG_LEN)
+        return PARLEY_ERR_NOISE_DECRYPT;
+    if (n > INT_MAX || ad_len > INT_MAX)
+        return PARLEY_ERR_INVALID_ARG;
+    size_t clen = n - PC_GCM_TAG_LEN;
+    memcpy(tag, in + clen, PC_GCM_TAG_LEN);
+    if (EVP_DecryptInit_ex2(c, NULL, NULL, nonce, NULL) != 1)
+        return PARLEY_ERR_CRYPTO;
+    if (ad_len > 0 && EVP_DecryptUpdate(c, NULL, &l, ad, (int)ad_len) != 1)
+        return PARLEY_ERR_CRYPTO;
+    if (clen > 0 && EVP_DecryptUpdate(c, out, &l, in, (int)clen) != 1)
+        return PARLEY_ERR_CRYPTO;
+    if (EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, PC_GCM_TAG_LEN, tag) != 1)
+        return PARLEY_ERR_CRYPTO;
+    if (EVP_DecryptFinal_ex(c, out + clen, &l) != 1) {
+        pc_wipe(out, clen); /* never release unauthenticated plaintext */
+        return PARLEY_ERR_NOISE_DECRYPT;
+    }
+    return PARLEY_OK;
+}
+
+int pc_aes256_gcm_seal(uint8_t *out, const uint8_t key[32], const uint8_t nonce[PC_GCM_NONCE_LEN],
+                       const uint8_t *ad, size_t ad_len, const uint8_t *in, size_t n)
+{
+    pc_gcm *g;
+    int rc = pc_gcm_new(&g, key);
+    if (rc < 0)
+        return rc;
+    rc = pc_gcm_seal(g, out, nonce, ad, ad_len, in, n);
+    pc_gcm_free(g);
+    return rc;
+}
+
+int pc_aes256_gcm_open(uint8_t *out, const uint8_t key[32], const uint8_t nonce[PC_GCM_NONCE_LEN],
+                       const uint8_t *ad, size_t ad_len, const uint8_t *in, size_t n)
+{
+    pc_gcm *g;
+    int rc = pc_gcm_new(&g, key);
+    if (rc < 0)
+        return rc;
+    rc = pc_gcm_open(g, out, nonce, ad, ad_len, in, n);
+    pc_gcm_free(g);
+    return rc;
+}

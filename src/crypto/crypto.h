@@ -1,0 +1,92 @@
+/*
+ * A thin facade over libsodium and OpenSSL: the only place in parley that
+ * names either library's primitives. Keys are caller-owned fixed-size
+ * arrays; nothing here keeps state between calls except the cached
+ * algorithm handles set up by pc_init().
+ */
+#ifndef PARLEY_CRYPTO_H
+#define PARLEY_CRYPTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "parley/result.h"
+
+#define PC_X25519_LEN 32
+#define PC_SHA256_LEN 32
+#define PC_SHA512_LEN 64
+#define PC_AES_BLOCK 16
+#define PC_GCM_TAG_LEN 16
+#define PC_GCM_NONCE_LEN 12
+
+/* Idempotent and thread-safe; every entry point below calls it. */
+PARLEY_MUST_CHECK int pc_init(void);
+
+/* Randomness and memory hygiene. */
+PARLEY_MUST_CHECK int pc_random(uint8_t *out, size_t n);
+uint32_t pc_random_uniform(uint32_t upper_bound); /* 0 <= r < upper_bound */
+void pc_wipe(void *p, size_t n);
+/* 1 when equal; runs in time that depends on n only. */
+int pc_ct_eq(const void *a, const void *b, size_t n);
+
+/* Hashes. A part list lets callers hash a concatenation without copying. */
+typedef struct {
+    const uint8_t *p;
+    size_t n;
+} pc_part;
+
+PARLEY_MUST_CHECK int pc_sha256(uint8_t out[PC_SHA256_LEN], const uint8_t *in, size_t n);
+PARLEY_MUST_CHECK int pc_sha512(uint8_t out[PC_SHA512_LEN], const uint8_t *in, size_t n);
+PARLEY_MUST_CHECK int pc_sha512_parts(uint8_t out[PC_SHA512_LEN], const pc_part *parts, size_t count);
+
+/* HMAC-SHA256 over the concatenation of parts. */
+PARLEY_MUST_CHECK int pc_hmac_sha256_parts(uint8_t out[PC_SHA256_LEN], const uint8_t *key,
+                                           size_t key_len, const pc_part *parts, size_t count);
+PARLEY_MUST_CHECK int pc_hmac_sha256(uint8_t out[PC_SHA256_LEN], const uint8_t *key,
+                                     size_t key_len, const uint8_t *in, size_t n);
+
+/* HKDF-SHA256 (RFC 5869); out_len <= 255 * 32. salt may be NULL (zeros). */
+PARLEY_MUST_CHECK int pc_hkdf_sha256(uint8_t *out, size_t out_len, const uint8_t *salt,
+                                     size_t salt_len, const uint8_t *ikm, size_t ikm_len,
+                                     const uint8_t *info, size_t info_len);
+
+/* X25519. pc_x25519 fails (PARLEY_ERR_INVALID_KEY) on an all-zero result. */
+PARLEY_MUST_CHECK int pc_x25519_keygen(uint8_t pub[PC_X25519_LEN], uint8_t priv[PC_X25519_LEN]);
+PARLEY_MUST_CHECK int pc_x25519_public(uint8_t pub[PC_X25519_LEN], const uint8_t priv[PC_X25519_LEN]);
+PARLEY_MUST_CHECK int pc_x25519(uint8_t shared[PC_X25519_LEN], const uint8_t priv[PC_X25519_LEN],
+                                const uint8_t pub[PC_X25519_LEN]);
+
+/*
+ * AES-256-CBC with PKCS#7 padding. Encrypt writes n + (16 - n % 16) bytes;
+ * out_max must allow for it. Decrypt fails with PARLEY_ERR_DECODE on bad
+ * length or padding.
+ */
+PARLEY_MUST_CHECK int pc_aes256_cbc_encrypt(uint8_t *out, size_t out_max, size_t *out_len,
+                                            const uint8_t key[32], const uint8_t iv[16],
+                                            const uint8_t *in, size_t n);
+PARLEY_MUST_CHECK int pc_aes256_cbc_decrypt(uint8_t *out, size_t out_max, size_t *out_len,
+                                            const uint8_t key[32], const uint8_t iv[16],
+                                            const uint8_t *in, size_t n);
+
+/*
+ * AES-256-GCM one-shot. Seal writes n + 16 bytes (ciphertext then tag).
+ * Open takes n >= 16 and writes n - 16 bytes, or fails with
+ * PARLEY_ERR_NOISE_DECRYPT and writes nothing usable.
+ * For hot paths that reuse one key, see pc_gcm (below).
+ */
+PARLEY_MUST_CHECK int pc_aes256_gcm_seal(uint8_t *out, const uint8_t key[32],
+                                         const uint8_t nonce[PC_GCM_NONCE_LEN], const uint8_t *ad,
+                                         size_t ad_len, const uint8_t *in, size_t n);
+PARLEY_MUST_CHECK int pc_aes256_gcm_open(uint8_t *out, const uint8_t key[32],
+                                         const uint8_t nonce[PC_GCM_NONCE_LEN], const uint8_t *ad,
+                                         size_t ad_len, const uint8_t *in, size_t n);
+
+/* A keyed AES-256-GCM context, so a transport does the key schedule once. */
+typedef struct pc_gcm pc_gcm;
+PARLEY_MUST_CHECK int pc_gcm_new(pc_gcm **out, const uint8_t key[32]);
+PARLEY_MUST_CHECK int pc_gcm_seal(pc_gcm *g, uint8_t *out, const uint8_t nonce[PC_GCM_NONCE_LEN],
+                                  const uint8_t *ad, size_t ad_len, const uint8_t *in, size_t n);
+PARLEY_MUST_CHECK int pc_gcm_open(pc_gcm *g, uint8_t *out, const uint8_t nonce[PC_GCM_NONCE_LEN],
+                                  const uint8_t *ad, size_t ad_len, const uint8_t *in, size_t n);
+void pc_gcm_free(pc_gcm *g);
+
+#endif

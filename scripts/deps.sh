@@ -7,13 +7,17 @@ PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev
 libsodium-dev libssl-dev libprotobuf-c-dev protobuf-c-compiler libexpat1-dev
 libevent-dev libmicrohttpd-dev libcurl4-openssl-dev libsqlite3-dev libpq-dev
 libhiredis-dev libinih-dev libqrencode-dev libsignal-protocol-c-dev
-python3 nodejs npm valgrind"
+python3 valgrind"
 
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
         missing="$missing $p"
 done
+# node and npm may come from another source than Debian's packages (which
+# would conflict with it): install Debian's only when the commands are absent.
+command -v node >/dev/null 2>&1 || missing="$missing nodejs"
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
 if [ -n "$missing" ]; then
     SUDO=""
     [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -70,10 +70,42 @@ enum parley_result {
     PARLEY_ERR_STANZA_UTF8 = -309,
     PARLEY_ERR_STANZA_NAME = -310,
     PARLEY_ERR_STANZA_TEXT_TOO_LONG = -311,
+    PARLEY_ERR_STANZA_XML_DECL = -312,     /* an XML declaration (<?xml ...?>) */
+    PARLEY_ERR_STANZA_MIXED = -313,        /* text beside child elements */
+    PARLEY_ERR_STANZA_CHAR = -314,         /* a character XML forbids, raw or as &#...; */
+    PARLEY_ERR_STANZA_NAME_TOO_LONG = -315,
+    PARLEY_ERR_STANZA_TOO_MANY_ELEMENTS = -316,
+    PARLEY_ERR_STANZA_BASE64 = -317,       /* binary content not canonical base64 */
+    PARLEY_ERR_STANZA_COMMENT = -318,
+    PARLEY_ERR_STANZA_TRAILING = -319,     /* anything after the root element */
+    PARLEY_ERR_STANZA_DUPLICATE_ATTR = -320,
+    PARLEY_ERR_STANZA_INCOMPLETE = -321,   /* the frame ends inside the element */
+    PARLEY_ERR_STANZA_TAG_MISMATCH = -322, /* unbalanced tags */
 
     /* content: -400 .. -499 */
     PARLEY_ERR_CONTENT_DECODE = -400,
     PARLEY_ERR_CONTENT_PADDING = -401,
+    PARLEY_ERR_CONTENT_INVALID = -402,     /* decodes, but breaks a schema rule */
+    PARLEY_ERR_CONTENT_TOO_LARGE = -403,   /* over a parley_content_limits bound */
+
+    /* storage (the server's durable state): -600 .. -699 */
+    PARLEY_ERR_STORE_CORRUPT = -600,       /* the database file is damaged or not a database */
+    PARLEY_ERR_STORE_TOO_LARGE = -601,     /* a value over its bound in src/store/store.h */
+    PARLEY_ERR_STORE_EXISTS = -602,        /* a unique key (account, device, static key) is taken */
+    PARLEY_ERR_STORE_EXPIRED = -603,       /* a registration or link code past its expiry */
+    PARLEY_ERR_STORE_STALE = -604,         /* a device-list version not newer than the stored one */
+    PARLEY_ERR_STORE_BUSY = -605,          /* locked by another writer beyond the busy timeout */
+    PARLEY_ERR_STORE_SCHEMA = -606,        /* written by a newer schema than this build knows */
+    PARLEY_ERR_STORE_CLOSED = -607,        /* submitted after shutdown began */
+    PARLEY_ERR_STORE_FULL = -608,          /* the disk is full */
+    PARLEY_ERR_STORE_BACKEND = -609,       /* any other failure of the database engine */
+    PARLEY_ERR_STORE_LIMIT = -610,         /* a count bound reached (devices per account) */
+
+    /* client engine: -700 .. -799 */
+    PARLEY_ERR_CLIENT_REFUSED = -700,      /* the server refused a request (error stanza or failure) */
+    PARLEY_ERR_CLIENT_NOT_REGISTERED = -701, /* the local store has no account yet */
+    PARLEY_ERR_CLIENT_DEVICES = -702,      /* a device list is missing, unsigned or badly signed */
+    PARLEY_ERR_CLIENT_CLOSED = -703,       /* the server closed the connection */
 };
 
 /* A short, stable, lower_snake_case name for a result code ("invalid_mac"). */

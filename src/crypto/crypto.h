@@ -89,4 +89,50 @@ PARLEY_MUST_CHECK int pc_gcm_open(pc_gcm *g, uint8_t *out, const uint8_t nonce[P
                                   const uint8_t *ad, size_t ad_len, const uint8_t *in, size_t n);
 void pc_gcm_free(pc_gcm *g);
 
+/* SHA-256 over the concatenation of parts (Noise MixHash without a copy). */
+PARLEY_MUST_CHECK int pc_sha256_parts(uint8_t out[PC_SHA256_LEN], const pc_part *parts, size_t count);
+
+/*
+ * Ed25519 (RFC 8032) through libsodium, for certificates signed by an
+ * offline root key. The private key is libsodium's 64-byte form (seed then
+ * public key). Verify fails with PARLEY_ERR_INVALID_SIGNATURE.
+ */
+#define PC_ED25519_PUB_LEN 32
+#define PC_ED25519_PRIV_LEN 64
+#define PC_ED25519_SIG_LEN 64
+PARLEY_MUST_CHECK int pc_ed25519_keygen(uint8_t pub[PC_ED25519_PUB_LEN],
+                                        uint8_t priv[PC_ED25519_PRIV_LEN]);
+PARLEY_MUST_CHECK int pc_ed25519_sign(uint8_t sig[PC_ED25519_SIG_LEN], const uint8_t *msg,
+                                      size_t n, const uint8_t priv[PC_ED25519_PRIV_LEN]);
+PARLEY_MUST_CHECK int pc_ed25519_verify(const uint8_t sig[PC_ED25519_SIG_LEN], const uint8_t *msg,
+                                        size_t n, const uint8_t pub[PC_ED25519_PUB_LEN]);
+
+/*
+ * Edwards25519 scalar and group operations (src/crypto/edwards.c), for
+ * XEdDSA. Scalars are 32-byte little-endian values reduced mod L, except
+ * the 64-byte input of pc_ed25519_scalar_reduce (a SHA-512 output).
+ * pc_ed25519_scalarmult_base fails with PARLEY_ERR_INVALID_KEY for n = 0.
+ */
+PARLEY_MUST_CHECK int pc_ed25519_scalarmult_base(uint8_t q[PC_ED25519_PUB_LEN], const uint8_t n[32]);
+void pc_ed25519_scalar_reduce(uint8_t r[32], const uint8_t s[64]);
+/* s = h * a + r (mod L). */
+void pc_ed25519_scalar_muladd(uint8_t s[32], const uint8_t h[32], const uint8_t a[32],
+                              const uint8_t r[32]);
+
+/* Guarded memory for long-lived private keys (libsodium sodium_malloc:
+ * guard pages, canary, mlock where allowed). Freed memory is wiped. */
+void *pc_secure_alloc(size_t n);
+void pc_secure_free(void *p);
+
+/* HMAC-SHA256 under a key absorbed once (src/crypto/hmac_keyed.c): for
+ * several MACs under one key (ratchet chain steps, HKDF expand). Wipe the
+ * key state with pc_hmac_key_wipe. */
+typedef struct {
+    _Alignas(16) uint8_t state[256];
+} pc_hmac_key;
+PARLEY_MUST_CHECK int pc_hmac_key_init(pc_hmac_key *k, const uint8_t *key, size_t key_len);
+PARLEY_MUST_CHECK int pc_hmac_keyed(uint8_t out[PC_SHA256_LEN], const pc_hmac_key *k,
+                                    const pc_part *parts, size_t count);
+void pc_hmac_key_wipe(pc_hmac_key *k);
+
 #endif

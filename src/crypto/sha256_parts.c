@@ -1,0 +1,23 @@
+/* SHA-256 over a list of parts, so Noise's MixHash(h || data) needs no copy. */
+#include "crypto/crypto_internal.h"
+
+/* One context per thread, reset per use, as in hash.c. */
+static _Thread_local EVP_MD_CTX *tl_md256;
+
+int pc_sha256_parts(uint8_t out[PC_SHA256_LEN], const pc_part *parts, size_t count)
+{
+    GUARD_INIT();
+    if (tl_md256 == NULL)
+        tl_md256 = EVP_MD_CTX_new();
+    EVP_MD_CTX *c = tl_md256;
+    if (c == NULL)
+        return PARLEY_ERR_NOMEM;
+    if (EVP_DigestInit_ex2(c, pc_md_sha256, NULL) != 1)
+        return PARLEY_ERR_CRYPTO;
+    for (size_t i = 0; i < count; i++)
+        if (parts[i].n > 0 && EVP_DigestUpdate(c, parts[i].p, parts[i].n) != 1)
+            return PARLEY_ERR_CRYPTO;
+    if (EVP_DigestFinal_ex(c, out, NULL) != 1)
+        return PARLEY_ERR_CRYPTO;
+    return PARLEY_OK;
+}

@@ -1,0 +1,50 @@
+/*
+ * What the server needs from the database beyond src/store/store.h, kept
+ * on a connection of its own to the same SQLite file:
+ *
+ *  - the Signal identity key and registration id of each device. The store
+ *    binds them in pstore_device_add, but a device registers (Noise static
+ *    key) before it uploads its Signal keys (docs/parts/chat.md, "Keys and
+ *    directory") and the store has no call to set them later; they live in
+ *    the table parleyd_identity until it has.
+ *  - read-only listings for parleyctl (accounts, counts) that the store
+ *    interface does not offer.
+ *
+ * Every call is synchronous and serialized by a mutex: these are rare
+ * (logins of new devices, key uploads, admin) next to the queue traffic,
+ * which goes through the store's group commit.
+ */
+#ifndef PARLEY_SERVER_SRVDB_H
+#define PARLEY_SERVER_SRVDB_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "parley/result.h"
+#include "store/store.h"
+
+typedef struct srvdb srvdb;
+
+PARLEY_MUST_CHECK int srvdb_open(srvdb **out, const char *path);
+void srvdb_close(srvdb *d);
+
+/* PARLEY_ERR_NOT_FOUND when the device has not uploaded an identity yet. */
+PARLEY_MUST_CHECK int srvdb_identity_get(srvdb *d, const char *user, uint32_t device,
+                                         uint8_t key[PSTORE_PUBKEY_MAX], size_t *key_len,
+                                         uint32_t *registration);
+/* Set once; a different key later gives PARLEY_ERR_STORE_EXISTS. The
+ * registration id may be updated. */
+PARLEY_MUST_CHECK int srvdb_identity_set(srvdb *d, const char *user, uint32_t device,
+                                         const uint8_t *key, size_t key_len,
+                                         uint32_t registration);
+PARLEY_MUST_CHECK int srvdb_identity_delete(srvdb *d, const char *user, uint32_t device);
+
+typedef int (*srvdb_account_fn)(void *ctx, const char *address, int status, int64_t created,
+                                int devices);
+PARLEY_MUST_CHECK int srvdb_accounts(srvdb *d, srvdb_account_fn fn, void *ctx);
+
+typedef struct {
+    int64_t accounts, devices, queued, queued_bytes, prekeys;
+} srvdb_stats;
+PARLEY_MUST_CHECK int srvdb_stats_get(srvdb *d, srvdb_stats *st);
+
+#endif

@@ -1,0 +1,362 @@
+/*
+ * Group commit: a commit queue drained by one writer thread.
+ *
+ * Event-loop threads submit writes and return at once. The writer takes
+ * everything queued (up to PSTORE_BATCH_MAX), runs it as one transaction
+ * through the backend's batch_run, and only once that has returned (the
+ * commit is on disk) hands each operation to its channel. While one batch
+ * is being fsynced the next accumulates, so under load one fsync covers
+ * many messages and at low load an operation waits for a single commit:
+ * there is no timer to tune. The loop that submitted an operation learns
+ * of its completion from the channel's eventfd and runs the callback on
+ * its own thread, so the server acks a sender only after the batch
+ * holding the message is durable (DESIGN.md section 4).
+ */
+#include "store/store.h"
+#include "store/store_internal.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "crypto/crypto.h"
+#include "util/safety.h"
+
+struct pstore_commitq {
+    pstore *s;
+    pthread_mutex_t mu;
+    pthread_cond_t work; /* the writer waits here for operations */
+    pstore_op *head, *tail;
+    size_t count, bytes;
+    int stopping;
+    pthread_t thread;
+};
+
+struct pstore_chan {
+    pstore *s;
+    int fd;
+    pthread_mutex_t mu;
+    pthread_cond_t idle; /* pstore_chan_free waits here */
+    pstore_op *head, *tail; /* completed, callbacks not yet run */
+    size_t inflight;        /* submitted, callback not yet run */
+};
+
+static void op_free(pstore_op *op)
+{
+    /* The op and its stanza copy hold message bytes: wipe before release. */
+    pc_wipe(op, op->bytes);
+    free(op);
+}
+
+static void chan_signal(pstore_chan *c)
+{
+    uint64_t one = 1;
+    /* An eventfd counter only overflows after 2^64-2 unread posts; a write
+     * can fail with EAGAIN then, which still leaves it readable. */
+    while (write(c->fd, &one, sizeof one) < 0 && errno == EINTR)
+        ;
+}
+
+/* Hand finished operations to their channels, one wake-up per channel
+ * run rather than per operation. */
+static void complete(pstore_op **ops, size_t n)
+{
+    pstore_chan *last = NULL;
+    for (size_t i = 0; i < n; i++) {
+        pstore_op *op = ops[i];
+        pstore_chan *c = op->chan;
+        if (last && last != c)
+            chan_signal(last);
+        pthread_mutex_lock(&c->mu);
+        op->next = NULL;
+        if (c->tail)
+            c->tail->next = op;
+        else
+            c->head = op;
+        c->tail = op;
+        pthread_cond_broadcast(&c->idle);
+        pthread_mutex_unlock(&c->mu);
+        last = c;
+    }
+    if (last)
+        chan_signal(last);
+}
+
+/* One transaction for the whole batch; if the transaction itself fails
+ * (not one op's own error), retry each op alone so that one poisoned
+ * operation cannot fail its neighbours. */
+static void run_batch(pstore *s, pstore_op **ops, size_t n)
+{
+    int rc = s->ops->batch_run(s, ops, n);
+    if (rc >= 0)
+        return;
+    if (n == 1) {
+        ops[0]->rc = rc;
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        int one = s->ops->batch_run(s, &ops[i], 1);
+        if (one < 0)
+            ops[i]->rc = one;
+    }
+}
+
+static void *writer_main(void *arg)
+{
+    pstore_commitq *q = arg;
+    pstore_op **batch = malloc(sizeof(*batch) * PSTORE_BATCH_MAX);
+    pthread_mutex_lock(&q->mu);
+    for (;;) {
+        while (!q->head && !q->stopping)
+            pthread_cond_wait(&q->work, &q->mu);
+        if (!q->head)
+            break; /* stopping and drained */
+        size_t n = 0;
+        size_t cap = batch ? PSTORE_BATCH_MAX : 1;
+        pstore_op *single[1];
+        pstore_op **b = batch ? batch : single;
+        while (q->head && n < cap) {
+            pstore_op *op = q->head;
+            q->head = op->next;
+            if (!q->head)
+                q->tail = NULL;
+            q->count--;
+            q->bytes -= op->bytes;
+            b[n++] = op;
+        }
+        pthread_mutex_unlock(&q->mu);
+        run_batch(q->s, b, n);
+        complete(b, n);
+        pthread_mutex_lock(&q->mu);
+    }
+    pthread_mutex_unlock(&q->mu);
+    free(batch);
+    return NULL;
+}
+
+int pstore_commitq_start(pstore *s)
+{
+    int rc;
+    pstore_commitq *q = calloc(1, sizeof *q);
+    ENSURE(q, PARLEY_ERR_NOMEM);
+    q->s = s;
+    pthread_mutex_init(&q->mu, NULL);
+    pthread_cond_init(&q->work, NULL);
+    if (pthread_create(&q->thread, NULL, writer_main, q) != 0) {
+        pthread_cond_destroy(&q->work);
+        pthread_mutex_destroy(&q->mu);
+        free(q);
+        q = NULL;
+        rc = PARLEY_ERR_NOMEM;
+        goto out;
+    }
+    s->cq = q;
+    rc = PARLEY_OK;
+out:
+    return rc;
+}
+
+void pstore_commitq_stop(pstore *s)
+{
+    pstore_commitq *q = s->cq;
+    if (!q)
+        return;
+    pthread_mutex_lock(&q->mu);
+    q->stopping = 1;
+    pthread_cond_signal(&q->work);
+    pthread_mutex_unlock(&q->mu);
+    pthread_join(q->thread, NULL);
+    pthread_cond_destroy(&q->work);
+    pthread_mutex_destroy(&q->mu);
+    free(q);
+    s->cq = NULL;
+}
+
+/* ---- channels ---------------------------------------------------------- */
+
+int pstore_chan_new(pstore *s, pstore_chan **out)
+{
+    int rc;
+    PARLEY_MISUSE(s && out && s->cq);
+    *out = NULL;
+    pstore_chan *c = calloc(1, sizeof *c);
+    ENSURE(c, PARLEY_ERR_NOMEM);
+    c->s = s;
+    c->fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (c->fd < 0) {
+        free(c);
+        rc = PARLEY_ERR_IO;
+        goto out;
+    }
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->idle, NULL);
+    *out = c;
+    rc = PARLEY_OK;
+out:
+    return rc;
+}
+
+int pstore_chan_fd(const pstore_chan *c)
+{
+    PARLEY_MISUSE(c);
+    return c->fd;
+}
+
+int pstore_chan_dispatch(pstore_chan *c)
+{
+    uint64_t v;
+    PARLEY_MISUSE(c);
+    /* Clear the wake-up before taking the list: a completion that lands
+     * after the read re-arms the fd, so none is missed. */
+    while (read(c->fd, &v, sizeof v) < 0 && errno == EINTR)
+        ;
+    pthread_mutex_lock(&c->mu);
+    pstore_op *list = c->head;
+    c->head = c->tail = NULL;
+    pthread_mutex_unlock(&c->mu);
+    int n = 0;
+    while (list) {
+        pstore_op *op = list;
+        list = op->next;
+        if (op->done)
+            op->done(op->arg, op);
+        op_free(op);
+        n++;
+    }
+    if (n > 0) {
+        pthread_mutex_lock(&c->mu);
+        c->inflight -= (size_t)n;
+        pthread_cond_broadcast(&c->idle);
+        pthread_mutex_unlock(&c->mu);
+    }
+    return n;
+}
+
+void pstore_chan_free(pstore_chan *c)
+{
+    if (!c)
+        return;
+    for (;;) {
+        (void)pstore_chan_dispatch(c);
+        pthread_mutex_lock(&c->mu);
+        if (c->inflight == 0) {
+            pthread_mutex_unlock(&c->mu);
+            break;
+        }
+        while (!c->head)
+            pthread_cond_wait(&c->idle, &c->mu);
+        pthread_mutex_unlock(&c->mu);
+    }
+    close(c->fd);
+    pthread_cond_destroy(&c->idle);
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+}
+
+/* ---- submission -------------------------------------------------------- */
+
+static int submit(pstore_chan *c, pstore_op *op)
+{
+    pstore_commitq *q = c->s->cq;
+    int rc;
+    pthread_mutex_lock(&q->mu);
+    if (q->stopping) {
+        rc = PARLEY_ERR_STORE_CLOSED;
+    } else if (q->count >= PSTORE_COMMIT_QUEUE_MAX ||
+               q->bytes + op->bytes > PSTORE_COMMIT_QUEUE_BYTES_MAX) {
+        rc = PARLEY_ERR_AGAIN;
+    } else {
+        pthread_mutex_lock(&c->mu);
+        c->inflight++;
+        pthread_mutex_unlock(&c->mu);
+        op->next = NULL;
+        if (q->tail)
+            q->tail->next = op;
+        else
+            q->head = op;
+        q->tail = op;
+        q->count++;
+        q->bytes += op->bytes;
+        pthread_cond_signal(&q->work);
+        rc = PARLEY_OK;
+    }
+    pthread_mutex_unlock(&q->mu);
+    return rc;
+}
+
+static pstore_op *op_alloc(size_t extra)
+{
+    size_t bytes = sizeof(pstore_op) + extra;
+    pstore_op *op = malloc(bytes);
+    if (op)
+        op->bytes = bytes;
+    return op;
+}
+
+static int finish_submit(pstore_chan *c, pstore_op *op, size_t bytes, pstore_done_fn done,
+                         void *arg)
+{
+    op->bytes = bytes;
+    op->done = done;
+    op->arg = arg;
+    op->chan = c;
+    int rc = submit(c, op);
+    if (rc < 0)
+        op_free(op);
+    return rc;
+}
+
+int pstore_submit_enqueue(pstore_chan *c, const pstore_envelope *env, pstore_done_fn done,
+                          void *arg)
+{
+    int rc;
+    PARLEY_MISUSE(c && env);
+    GUARD(pstore_check_envelope(env));
+    pstore_op *op = op_alloc(env->stanza_len);
+    ENSURE(op, PARLEY_ERR_NOMEM);
+    uint8_t *copy = (uint8_t *)(op + 1);
+    size_t bytes = op->bytes;
+    memcpy(copy, env->stanza, env->stanza_len);
+    if ((rc = pstore_op_init_enqueue(op, env, copy)) < 0) {
+        free(op);
+        goto out;
+    }
+    rc = finish_submit(c, op, bytes, done, arg);
+out:
+    return rc;
+}
+
+int pstore_submit_ack(pstore_chan *c, const char *user, uint32_t device_id, uint64_t server_id,
+                      pstore_done_fn done, void *arg)
+{
+    int rc;
+    PARLEY_MISUSE(c && user);
+    pstore_op *op = op_alloc(0);
+    ENSURE(op, PARLEY_ERR_NOMEM);
+    if ((rc = pstore_op_init_ack(op, user, device_id, server_id)) < 0) {
+        free(op);
+        goto out;
+    }
+    rc = finish_submit(c, op, sizeof *op, done, arg);
+out:
+    return rc;
+}
+
+int pstore_submit_prekey_take(pstore_chan *c, const char *user, uint32_t device_id,
+                              pstore_done_fn done, void *arg)
+{
+    int rc;
+    PARLEY_MISUSE(c && user);
+    pstore_op *op = op_alloc(0);
+    ENSURE(op, PARLEY_ERR_NOMEM);
+    if ((rc = pstore_op_init_take(op, user, device_id)) < 0) {
+        free(op);
+        goto out;
+    }
+    rc = finish_submit(c, op, sizeof *op, done, arg);
+out:
+    return rc;
+}

@@ -1,0 +1,162 @@
+/*
+ * Stanza parse and write throughput, as ratios of raw expat's parse speed on
+ * the same bytes, measured in the same run (issue 3, "Performance").
+ *
+ * The reference is expat itself, reset and fed one frame at a time as the
+ * parley parser is, with trivial handlers (they count events; "no handlers"
+ * is printed too). parley's parse does everything a connection needs: the
+ * UTF-8 and character checks, the limits, building the tree, freeing it.
+ * parley's write serialises a ready tree into a caller buffer.
+ *
+ *   bench_stanza [SECONDS_PER_MEASUREMENT]      (default 0.3)
+ */
+#include <expat.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "parley/stanza.h"
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/* A fan-out message to five devices, ~200 base64 characters each. */
+static size_t make_fanout(char *out, size_t max)
+{
+    static const char *const devs[] = {"bob@example.net/1", "bob@example.net/2", "bob@example.net/3",
+                                       "alice@provider.example/2", "alice@provider.example/3"};
+    size_t n = (size_t)snprintf(out, max,
+                                "<message id=\"3EB0C8A1F2D4\" to=\"bob@example.net\" type=\"text\" "
+                                "t=\"1764000000\"><participants>");
+    for (int d = 0; d < 5; d++) {
+        n += (size_t)snprintf(out + n, max - n, "<to jid=\"%s\"><enc v=\"2\" type=\"%s\">", devs[d],
+                              d == 0 ? "pkmsg" : "msg");
+        for (int i = 0; i < 200; i++)
+            out[n++] = b64[(i * 7 + d * 13) % 64];
+        n += (size_t)snprintf(out + n, max - n, "</enc></to>");
+    }
+    n += (size_t)snprintf(out + n, max - n, "</participants></message>");
+    return n;
+}
+
+struct sample {
+    const char *name;
+    char data[4096];
+    size_t len;
+};
+
+static unsigned long events;
+
+static void XMLCALL t_start(void *ud, const XML_Char *name, const XML_Char **atts)
+{
+    (void)ud, (void)name, (void)atts;
+    events++;
+}
+
+static void XMLCALL t_end(void *ud, const XML_Char *name)
+{
+    (void)ud, (void)name;
+    events++;
+}
+
+static void XMLCALL t_text(void *ud, const XML_Char *s, int len)
+{
+    (void)ud, (void)s;
+    events += (unsigned long)len;
+}
+
+enum mode { EXPAT_BARE, EXPAT_TRIVIAL, PARLEY_PARSE, PARLEY_WRITE };
+
+/* Best MB/s of three rounds of about `secs` each (the machine is shared). */
+static double measure(enum mode m, const struct sample *s, double secs)
+{
+    XML_Parser xp = XML_ParserCreate("UTF-8");
+    parley_stanza_parser *pp = NULL;
+    parley_stanza *tree = NULL;
+    static uint8_t out[8192];
+    double best = 0;
+    if (parley_stanza_parser_new(&pp, NULL) != PARLEY_OK || xp == NULL)
+        exit(1);
+    if (parley_stanza_parse(&tree, (const uint8_t *)s->data, s->len, NULL) != PARLEY_OK)
+        exit(1);
+    for (int round = 0; round < 3; round++) {
+        unsigned long iters = 0;
+        double t0 = now(), t1;
+        do {
+            for (int k = 0; k < 256; k++) {
+                if (m == EXPAT_BARE || m == EXPAT_TRIVIAL) {
+                    XML_ParserReset(xp, "UTF-8");
+                    if (m == EXPAT_TRIVIAL) {
+                        XML_SetElementHandler(xp, t_start, t_end);
+                        XML_SetCharacterDataHandler(xp, t_text);
+                    }
+                    if (XML_Parse(xp, s->data, (int)s->len, XML_TRUE) != XML_STATUS_OK)
+                        exit(1);
+                } else if (m == PARLEY_PARSE) {
+                    parley_stanza *t = NULL;
+                    if (parley_stanza_parser_parse(pp, (const uint8_t *)s->data, s->len, &t) != PARLEY_OK)
+                        exit(1);
+                    parley_stanza_free(t);
+                } else {
+                    size_t n = 0;
+                    if (parley_stanza_write(tree, out, sizeof out, &n) != PARLEY_OK || n != s->len)
+                        exit(1);
+                }
+            }
+            iters += 256;
+            t1 = now();
+        } while (t1 - t0 < secs);
+        double mbs = (double)iters * (double)s->len / (t1 - t0) / 1e6;
+        if (mbs > best)
+            best = mbs;
+    }
+    parley_stanza_free(tree);
+    parley_stanza_parser_free(pp);
+    XML_ParserFree(xp);
+    return best;
+}
+
+int main(int argc, char **argv)
+{
+    double secs = argc > 1 ? atof(argv[1]) : 0.3;
+    static struct sample samples[3];
+    samples[0].name = "fan-out message (5 devices)";
+    samples[0].len = make_fanout(samples[0].data, sizeof samples[0].data);
+    samples[1].name = "ack";
+    samples[1].len = (size_t)snprintf(samples[1].data, sizeof samples[1].data,
+                                      "<ack id=\"3EB0C8A1F2D4\" class=\"message\" t=\"1764000001\"/>");
+    samples[2].name = "receipt";
+    samples[2].len = (size_t)snprintf(samples[2].data, sizeof samples[2].data,
+                                      "<receipt id=\"3EB0C8A1F2D4\" from=\"bob@example.net/1\" "
+                                      "to=\"alice@provider.example\" type=\"read\" t=\"1764000002\"/>");
+    printf("stanza throughput, MB/s (best of 3 x %.2fs); ratios against expat with trivial handlers\n",
+           secs);
+    printf("%-30s %6s %10s %10s %10s %10s %8s %8s\n", "stanza", "bytes", "expat", "expat+h",
+           "parse", "write", "parse/x", "write/x");
+    double worst_parse = 1e9, worst_write = 1e9;
+    for (int i = 0; i < 3; i++) {
+        const struct sample *s = &samples[i];
+        /* Check that the sample is canonical, so write reproduces it. */
+        double bare = measure(EXPAT_BARE, s, secs);
+        double triv = measure(EXPAT_TRIVIAL, s, secs);
+        double parse = measure(PARLEY_PARSE, s, secs);
+        double write = measure(PARLEY_WRITE, s, secs);
+        printf("%-30s %6zu %10.1f %10.1f %10.1f %10.1f %7.2fx %7.2fx\n", s->name, s->len, bare, triv,
+               parse, write, parse / triv, write / triv);
+        if (parse / triv < worst_parse)
+            worst_parse = parse / triv;
+        if (write / triv < worst_write)
+            worst_write = write / triv;
+    }
+    printf("worst parse ratio %.2fx, worst write ratio %.2fx (target >= 0.50x): %s\n", worst_parse,
+           worst_write, worst_parse >= 0.5 && worst_write >= 0.5 ? "met" : "NOT met");
+    (void)events;
+    return 0;
+}

@@ -1,10 +1,19 @@
 #!/bin/sh
-# Runs every benchmark program (build/bench/bench_*) in turn. Each prints
-# its figures as ratios against a reference measured in the same run.
+# make bench: runs every benchmark program (BUILD/bench/bench_*) in turn.
+# Each prints its figures as ratios against a reference measured in the
+# same run. Benchmarks that also take instruction counts have a script of
+# their own beside their source, which runs instead of the bare program.
 set -eu
 build=${1:-build}
+here=$(cd "$(dirname "$0")/.." && pwd)
 for b in "$build"/bench/bench_*; do
     [ -x "$b" ] || continue
-    echo "== $(basename "$b")"
-    "$b"
+    name=$(basename "$b")
+    echo "== $name"
+    script=$(find "$here/tests" -name "$name.sh" | head -n 1)
+    if [ -n "$script" ]; then
+        sh "$script" "$build"
+    else
+        "$b"
+    fi
 done

@@ -392,7 +392,8 @@ int parley_content_encode(const parley_content *c, uint8_t *out, size_t out_max,
     size_t n = parley__content__get_packed_size(c->msg);
     ENSURE(n <= lim.max_size, PARLEY_ERR_CONTENT_TOO_LARGE);
     ENSURE(n <= out_max, PARLEY_ERR_BUFFER);
-    *out_len = parley__content__pack(c->msg, out);
+    if (n > 0) /* an empty content is zero bytes; out may then be NULL */
+        *out_len = parley__content__pack(c->msg, out);
     rc = PARLEY_OK;
 out:
     return rc;

@@ -135,4 +135,34 @@ PARLEY_MUST_CHECK int pc_hmac_keyed(uint8_t out[PC_SHA256_LEN], const pc_hmac_ke
                                     const pc_part *parts, size_t count);
 void pc_hmac_key_wipe(pc_hmac_key *k);
 
+/*
+ * Streaming AES-256-CBC (PKCS#7) and SHA-256 / HMAC-SHA256 contexts
+ * (src/crypto/stream.c), for media of any size in constant memory.
+ * Update writes up to n + 16 bytes (out_max must allow for it); final
+ * writes up to 16. A decrypting stream holds the last block back until
+ * final, which checks and strips the padding (PARLEY_ERR_DECODE).
+ * The hash finals wipe their context.
+ */
+typedef struct pc_cbc_stream pc_cbc_stream;
+PARLEY_MUST_CHECK int pc_cbc_stream_new(pc_cbc_stream **out, int encrypt, const uint8_t key[32],
+                                        const uint8_t iv[16]);
+PARLEY_MUST_CHECK int pc_cbc_stream_update(pc_cbc_stream *s, uint8_t *out, size_t out_max,
+                                           size_t *out_len, const uint8_t *in, size_t n);
+PARLEY_MUST_CHECK int pc_cbc_stream_final(pc_cbc_stream *s, uint8_t *out, size_t out_max,
+                                          size_t *out_len);
+void pc_cbc_stream_free(pc_cbc_stream *s);
+typedef struct {
+    _Alignas(16) uint8_t state[128];
+} pc_sha256_ctx;
+PARLEY_MUST_CHECK int pc_sha256_init(pc_sha256_ctx *c);
+PARLEY_MUST_CHECK int pc_sha256_update(pc_sha256_ctx *c, const uint8_t *in, size_t n);
+PARLEY_MUST_CHECK int pc_sha256_final(pc_sha256_ctx *c, uint8_t out[PC_SHA256_LEN]);
+typedef struct {
+    _Alignas(16) uint8_t state[256];
+} pc_hmac_sha256_ctx;
+PARLEY_MUST_CHECK int pc_hmac_sha256_init(pc_hmac_sha256_ctx *c, const uint8_t *key,
+                                          size_t key_len);
+PARLEY_MUST_CHECK int pc_hmac_sha256_update(pc_hmac_sha256_ctx *c, const uint8_t *in, size_t n);
+PARLEY_MUST_CHECK int pc_hmac_sha256_final(pc_hmac_sha256_ctx *c, uint8_t out[PC_SHA256_LEN]);
+
 #endif

@@ -52,36 +52,22 @@ int pc_sha512_parts(uint8_t out[PC_SHA512_LEN], const pc_part *parts, size_t cou
     return digest_parts(pc_md_sha512, out, parts, count);
 }
 
-#define HMAC_BLOCK 64
-
+/*
+ * HMAC and HKDF go through the keyed state of hmac_keyed.c: OpenSSL's
+ * SHA256_* functions without the EVP dispatch per part, and in HKDF the
+ * PRK absorbed once for all its expansion blocks (RFC 5869 section 2.3)
+ * instead of once per block.
+ */
 int pc_hmac_sha256_parts(uint8_t out[PC_SHA256_LEN], const uint8_t *key, size_t key_len,
                          const pc_part *parts, size_t count)
 {
     int rc;
-    uint8_t k0[HMAC_BLOCK] = {0}, pad[HMAC_BLOCK], inner[PC_SHA256_LEN];
-    pc_part ip[1 + 8];
-
-    PARLEY_MISUSE(count <= 8);
-    if (key_len > HMAC_BLOCK) {
-        GUARD(pc_sha256(k0, key, key_len));
-    } else if (key_len > 0) {
-        memcpy(k0, key, key_len);
-    }
-    for (size_t i = 0; i < HMAC_BLOCK; i++)
-        pad[i] = k0[i] ^ 0x36;
-    ip[0] = (pc_part){pad, HMAC_BLOCK};
-    for (size_t i = 0; i < count; i++)
-        ip[1 + i] = parts[i];
-    GUARD(digest_parts(pc_md_sha256, inner, ip, 1 + count));
-    for (size_t i = 0; i < HMAC_BLOCK; i++)
-        pad[i] = k0[i] ^ 0x5c;
-    pc_part op[2] = {{pad, HMAC_BLOCK}, {inner, sizeof inner}};
-    GUARD(digest_parts(pc_md_sha256, out, op, 2));
+    pc_hmac_key k;
+    GUARD(pc_hmac_key_init(&k, key, key_len));
+    GUARD(pc_hmac_keyed(out, &k, parts, count));
     rc = PARLEY_OK;
 out:
-    pc_wipe(k0, sizeof k0);
-    pc_wipe(pad, sizeof pad);
-    pc_wipe(inner, sizeof inner);
+    pc_hmac_key_wipe(&k);
     return rc;
 }
 
@@ -99,18 +85,23 @@ int pc_hkdf_sha256(uint8_t *out, size_t out_len, const uint8_t *salt, size_t sal
     static const uint8_t zeros[PC_SHA256_LEN];
     uint8_t prk[PC_SHA256_LEN], t[PC_SHA256_LEN];
     size_t t_len = 0, done = 0;
+    pc_hmac_key k;
+    const pc_part ikm_part = {ikm, ikm_len};
 
+    pc_wipe(&k, sizeof k);
     ENSURE(out_len <= 255 * PC_SHA256_LEN, PARLEY_ERR_INVALID_ARG);
     if (salt == NULL || salt_len == 0) {
         salt = zeros;
         salt_len = sizeof zeros;
     }
     /* Extract (RFC 5869 section 2.2) */
-    GUARD(pc_hmac_sha256(prk, salt, salt_len, ikm, ikm_len));
+    GUARD(pc_hmac_key_init(&k, salt, salt_len));
+    GUARD(pc_hmac_keyed(prk, &k, &ikm_part, 1));
     /* Expand (section 2.3): T(i) = HMAC(PRK, T(i-1) | info | i) */
+    GUARD(pc_hmac_key_init(&k, prk, sizeof prk));
     for (uint8_t i = 1; done < out_len; i++) {
         pc_part parts[3] = {{t, t_len}, {info, info_len}, {&i, 1}};
-        GUARD(pc_hmac_sha256_parts(t, prk, sizeof prk, parts, 3));
+        GUARD(pc_hmac_keyed(t, &k, parts, 3));
         t_len = sizeof t;
         size_t take = out_len - done < t_len ? out_len - done : t_len;
         memcpy(out + done, t, take);
@@ -118,6 +109,7 @@ int pc_hkdf_sha256(uint8_t *out, size_t out_len, const uint8_t *salt, size_t sal
     }
     rc = PARLEY_OK;
 out:
+    pc_hmac_key_wipe(&k);
     pc_wipe(prk, sizeof prk);
     pc_wipe(t, sizeof t);
     return rc;

@@ -119,20 +119,40 @@ void fe25519_mul(fe25519 *h, const fe25519 *f, const fe25519 *g)
     carry(h);
 }
 
+static void sq_times(fe25519 *h, const fe25519 *f, int n)
+{
+    *h = *f;
+    for (int i = 0; i < n; i++)
+        fe25519_mul(h, h, h);
+}
+
 void fe25519_invert(fe25519 *h, const fe25519 *z)
 {
-    /* z^(p-2) by square-and-multiply over the public exponent
-     * p - 2 = 2^255 - 21: bits 254..5 are set, then 01011. */
-    fe25519 acc, base = *z;
-    fe25519_one(&acc);
-    static const uint8_t low = 0x0b; /* bits 4..0 of 2^255 - 21 */
-    for (int bit = 254; bit >= 0; bit--) {
-        fe25519_mul(&acc, &acc, &acc);
-        int set = bit >= 5 ? 1 : (low >> bit) & 1;
-        if (set)
-            fe25519_mul(&acc, &acc, &base);
-    }
-    *h = acc;
+    /* z^(p-2), p - 2 = (2^250 - 1) * 2^5 + 11: the usual addition chain
+     * of 254 squarings and 11 multiplications. */
+    fe25519 z2, z9, z11, z_5_0, z_10_0, z_20_0, z_50_0, z_100_0, t;
+    fe25519_mul(&z2, z, z);       /* 2 */
+    sq_times(&t, &z2, 2);         /* 8 */
+    fe25519_mul(&z9, &t, z);      /* 9 */
+    fe25519_mul(&z11, &z9, &z2);  /* 11 */
+    fe25519_mul(&t, &z11, &z11);  /* 22 */
+    fe25519_mul(&z_5_0, &t, &z9); /* 2^5 - 1 */
+    sq_times(&t, &z_5_0, 5);
+    fe25519_mul(&z_10_0, &t, &z_5_0); /* 2^10 - 1 */
+    sq_times(&t, &z_10_0, 10);
+    fe25519_mul(&z_20_0, &t, &z_10_0); /* 2^20 - 1 */
+    sq_times(&t, &z_20_0, 20);
+    fe25519_mul(&t, &t, &z_20_0); /* 2^40 - 1 */
+    sq_times(&t, &t, 10);
+    fe25519_mul(&z_50_0, &t, &z_10_0); /* 2^50 - 1 */
+    sq_times(&t, &z_50_0, 50);
+    fe25519_mul(&z_100_0, &t, &z_50_0); /* 2^100 - 1 */
+    sq_times(&t, &z_100_0, 100);
+    fe25519_mul(&t, &t, &z_100_0); /* 2^200 - 1 */
+    sq_times(&t, &t, 50);
+    fe25519_mul(&t, &t, &z_50_0); /* 2^250 - 1 */
+    sq_times(&t, &t, 5);
+    fe25519_mul(h, &t, &z11); /* 2^255 - 21 */
 }
 
 int fe25519_mont_u_to_ed_y(uint8_t y[32], const uint8_t u_bytes[32])

@@ -138,8 +138,12 @@ int parley_group_encrypt(parley_group_store *s, const char *self, uint32_t self_
     ct = malloc(ct_max);
     ENSURE(ct != NULL, PARLEY_ERR_NOMEM);
     GUARD(seal(ct, ct_max, &ct_len, seed, plaintext, n));
+    if (!st->has_signer) {
+        GUARD(xeddsa_expand(&st->signer, st->sig_priv));
+        st->has_signer = 1;
+    }
     GUARD(sk_skm_encode(out, out_max, out_len, distribution_id, st->chain_id, st->iteration, ct,
-                        ct_len, st->sig_priv));
+                        ct_len, &st->signer));
     GUARD(sk_chain_next(next, st->chain_key));
     memcpy(st->chain_key, next, SK_KEY_LEN);
     st->iteration++;
@@ -227,8 +231,13 @@ int parley_group_decrypt(parley_group_store *s, const char *sender, uint32_t dev
     ENSURE(st != NULL, PARLEY_ERR_NO_SESSION);
     ENSURE(m.version == (st->version == 0 ? SK_VERSION : st->version), PARLEY_ERR_INVALID_MESSAGE);
     /* The signature is checked before any key is derived or consumed. */
-    if (parley_xeddsa_verify(st->sig_pub, m.signed_part, m.signed_len, m.signature) != PARLEY_OK)
-        ENSURE(0, PARLEY_ERR_INVALID_SIGNATURE);
+    if (!st->has_ed_y) {
+        /* A key with no Edwards form (u = -1) verifies nothing. */
+        ENSURE(xeddsa_edwards_y(st->ed_y, st->sig_pub) == PARLEY_OK, PARLEY_ERR_INVALID_SIGNATURE);
+        st->has_ed_y = 1;
+    }
+    ENSURE(xeddsa_verify_y(st->ed_y, m.signed_part, m.signed_len, m.signature) == PARLEY_OK,
+           PARLEY_ERR_INVALID_SIGNATURE);
 
     if (m.iteration < st->iteration) {
         /* An old iteration: only a kept skipped key can open it. */

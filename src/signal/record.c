@@ -43,6 +43,31 @@ void sig_state_free(sig_state *st)
     free(st);
 }
 
+int sig_state_reserve_skipped(sig_state *st, uint32_t extra)
+{
+    uint32_t want = st->n_skipped + (extra < SIG_MAX_SKIPPED_KEYS ? extra : SIG_MAX_SKIPPED_KEYS);
+    if (want > SIG_MAX_SKIPPED_KEYS)
+        want = SIG_MAX_SKIPPED_KEYS;
+    if (want <= st->cap_skipped)
+        return PARLEY_OK;
+    uint32_t cap = st->cap_skipped == 0 ? 16 : st->cap_skipped;
+    while (cap < want)
+        cap *= 2;
+    if (cap > SIG_MAX_SKIPPED_KEYS)
+        cap = SIG_MAX_SKIPPED_KEYS;
+    sig_skipped *n = malloc(cap * sizeof(sig_skipped));
+    if (n == NULL)
+        return PARLEY_ERR_NOMEM;
+    if (st->skipped != NULL) {
+        memcpy(n, st->skipped, st->n_skipped * sizeof(sig_skipped));
+        pc_wipe(st->skipped, st->cap_skipped * sizeof(sig_skipped));
+        free(st->skipped);
+    }
+    st->skipped = n;
+    st->cap_skipped = cap;
+    return PARLEY_OK;
+}
+
 int sig_state_add_skipped(sig_state *st, const uint8_t ratchet[32], uint32_t counter,
                           const uint8_t seed[32])
 {
@@ -53,19 +78,9 @@ int sig_state_add_skipped(sig_state *st, const uint8_t ratchet[32], uint32_t cou
         st->n_skipped--;
     }
     if (st->n_skipped == st->cap_skipped) {
-        uint32_t cap = st->cap_skipped == 0 ? 16 : st->cap_skipped * 2;
-        if (cap > SIG_MAX_SKIPPED_KEYS)
-            cap = SIG_MAX_SKIPPED_KEYS;
-        sig_skipped *n = malloc(cap * sizeof(sig_skipped));
-        if (n == NULL)
-            return PARLEY_ERR_NOMEM;
-        if (st->skipped != NULL) {
-            memcpy(n, st->skipped, st->n_skipped * sizeof(sig_skipped));
-            pc_wipe(st->skipped, st->cap_skipped * sizeof(sig_skipped));
-            free(st->skipped);
-        }
-        st->skipped = n;
-        st->cap_skipped = cap;
+        int rc = sig_state_reserve_skipped(st, 1);
+        if (rc != PARLEY_OK)
+            return rc;
     }
     sig_skipped *k = &st->skipped[st->n_skipped++];
     memcpy(k->ratchet, ratchet, 32);
@@ -111,43 +126,33 @@ void sig_record_promote(sig_record *r, uint32_t i)
     r->current = st;
 }
 
-static int put_state(pbuf *b, const sig_state *st)
+/* Writers for put_state, into space already reserved (state_size). */
+static uint8_t *put8(uint8_t *p, uint8_t v)
 {
-    int rc;
-    GUARD(pbuf_append_u8(b, st->version));
-    GUARD(pbuf_append(b, st->local_identity, 32));
-    GUARD(pbuf_append(b, st->remote_identity, 32));
-    GUARD(pbuf_append(b, st->root, 32));
-    GUARD(pbuf_append_u32be(b, st->previous_counter));
-    GUARD(pbuf_append(b, st->send_pub, 32));
-    GUARD(pbuf_append(b, st->send_priv, 32));
-    GUARD(pbuf_append(b, st->send_key, 32));
-    GUARD(pbuf_append_u32be(b, st->send_index));
-    GUARD(pbuf_append_u8(b, (uint8_t)st->n_recv));
-    for (uint32_t i = 0; i < st->n_recv; i++) {
-        GUARD(pbuf_append(b, st->recv[i].ratchet, 32));
-        GUARD(pbuf_append(b, st->recv[i].key, 32));
-        GUARD(pbuf_append_u32be(b, st->recv[i].index));
-    }
-    GUARD(pbuf_append_u8(b, st->pending));
-    if (st->pending) {
-        GUARD(pbuf_append_u8(b, st->pending_has_prekey));
-        GUARD(pbuf_append_u32be(b, st->pending_prekey_id));
-        GUARD(pbuf_append_u32be(b, st->pending_signed_prekey_id));
-        GUARD(pbuf_append(b, st->pending_base, 32));
-    }
-    GUARD(pbuf_append_u32be(b, st->remote_registration_id));
-    GUARD(pbuf_append_u32be(b, st->local_registration_id));
-    GUARD(pbuf_append(b, st->alice_base, 32));
-    GUARD(pbuf_append_u16be(b, (uint16_t)st->n_skipped));
-    for (uint32_t i = 0; i < st->n_skipped; i++) {
-        GUARD(pbuf_append(b, st->skipped[i].ratchet, 32));
-        GUARD(pbuf_append_u32be(b, st->skipped[i].counter));
-        GUARD(pbuf_append(b, st->skipped[i].seed, 32));
-    }
-    rc = PARLEY_OK;
-out:
-    return rc;
+    *p = v;
+    return p + 1;
+}
+
+static uint8_t *put16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)(v >> 8);
+    p[1] = (uint8_t)v;
+    return p + 2;
+}
+
+static uint8_t *put32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+    return p + 4;
+}
+
+static uint8_t *put_key(uint8_t *p, const uint8_t k[32])
+{
+    memcpy(p, k, 32);
+    return p + 32;
 }
 
 static size_t state_size(const sig_state *st)
@@ -156,24 +161,78 @@ static size_t state_size(const sig_state *st)
            32 + 2 + st->n_skipped * 68u;
 }
 
-int sig_record_serialize(const sig_record *r, uint8_t **out, size_t *out_len)
+/* Writes exactly state_size(st) bytes at p; returns the end. */
+static uint8_t *put_state(uint8_t *p, const sig_state *st)
+{
+    p = put8(p, st->version);
+    p = put_key(p, st->local_identity);
+    p = put_key(p, st->remote_identity);
+    p = put_key(p, st->root);
+    p = put32(p, st->previous_counter);
+    p = put_key(p, st->send_pub);
+    p = put_key(p, st->send_priv);
+    p = put_key(p, st->send_key);
+    p = put32(p, st->send_index);
+    p = put8(p, (uint8_t)st->n_recv);
+    for (uint32_t i = 0; i < st->n_recv; i++) {
+        p = put_key(p, st->recv[i].ratchet);
+        p = put_key(p, st->recv[i].key);
+        p = put32(p, st->recv[i].index);
+    }
+    p = put8(p, st->pending);
+    if (st->pending) {
+        p = put8(p, st->pending_has_prekey);
+        p = put32(p, st->pending_prekey_id);
+        p = put32(p, st->pending_signed_prekey_id);
+        p = put_key(p, st->pending_base);
+    }
+    p = put32(p, st->remote_registration_id);
+    p = put32(p, st->local_registration_id);
+    p = put_key(p, st->alice_base);
+    p = put16(p, (uint16_t)st->n_skipped);
+    for (uint32_t i = 0; i < st->n_skipped; i++) {
+        p = put_key(p, st->skipped[i].ratchet);
+        p = put32(p, st->skipped[i].counter);
+        p = put_key(p, st->skipped[i].seed);
+    }
+    return p;
+}
+
+/* The size is computed first and reserved once (within b's maximum), then
+ * every field is written in place: no bounds check per field, and a
+ * final check that the writers filled exactly what was reserved. */
+int sig_record_serialize_into(const sig_record *r, pbuf *b)
 {
     int rc;
-    pbuf b;
     size_t need = 3;
-    pbuf_init(&b, SIG_RECORD_MAX);
+    uint8_t *p;
+    b->len = 0;
     if (r->current != NULL)
         need += state_size(r->current);
     for (uint32_t i = 0; i < r->n_previous; i++)
         need += state_size(r->previous[i]);
-    GUARD(pbuf_reserve(&b, need));
-    GUARD(pbuf_append_u8(&b, SIG_RECORD_FORMAT));
-    GUARD(pbuf_append_u8(&b, r->current != NULL));
-    GUARD(pbuf_append_u8(&b, (uint8_t)r->n_previous));
+    GUARD(pbuf_reserve(b, need));
+    p = b->data;
+    p = put8(p, SIG_RECORD_FORMAT);
+    p = put8(p, r->current != NULL);
+    p = put8(p, (uint8_t)r->n_previous);
     if (r->current != NULL)
-        GUARD(put_state(&b, r->current));
+        p = put_state(p, r->current);
     for (uint32_t i = 0; i < r->n_previous; i++)
-        GUARD(put_state(&b, r->previous[i]));
+        p = put_state(p, r->previous[i]);
+    PARLEY_MISUSE((size_t)(p - b->data) == need);
+    b->len = need;
+    rc = PARLEY_OK;
+out:
+    return rc;
+}
+
+int sig_record_serialize(const sig_record *r, uint8_t **out, size_t *out_len)
+{
+    int rc;
+    pbuf b;
+    pbuf_init(&b, SIG_RECORD_MAX);
+    GUARD(sig_record_serialize_into(r, &b));
     *out = b.data;
     *out_len = b.len;
     b.data = NULL;

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "parley/group.h"
+#include "signal/xeddsa_internal.h"
 
 /* SENDERKEY_MESSAGE_CURRENT_VERSION: the high nibble of the version byte,
  * repeated in the low nibble, so the byte is 0x33. */
@@ -41,6 +42,12 @@ typedef struct {
      * (the array is allocated at that size on first use). */
     sk_message_key *keys;
     size_t nkeys;
+    /* Derived on first use and never stored, so that a chain pays for the
+     * Edwards form of its signing key once rather than per message. */
+    uint8_t ed_y[SK_KEY_LEN];
+    int has_ed_y;
+    xeddsa_signing_key signer;
+    int has_signer;
 } sk_state;
 
 typedef struct {
@@ -119,7 +126,7 @@ PARLEY_MUST_CHECK int sk_skdm_decode(sk_skdm *m, const uint8_t *in, size_t len);
 PARLEY_MUST_CHECK int sk_skm_encode(uint8_t *out, size_t out_max, size_t *out_len,
                                     const uint8_t dist[SK_DIST_LEN], uint32_t chain_id,
                                     uint32_t iteration, const uint8_t *ct, size_t ct_len,
-                                    const uint8_t sig_priv[SK_KEY_LEN]);
+                                    const xeddsa_signing_key *signer);
 PARLEY_MUST_CHECK int sk_skm_decode(sk_skm *m, const uint8_t *in, size_t len);
 void sk_skm_free(sk_skm *m);
 

@@ -94,7 +94,7 @@ out:
 
 int sk_skm_encode(uint8_t *out, size_t out_max, size_t *out_len, const uint8_t dist[SK_DIST_LEN],
                   uint32_t chain_id, uint32_t iteration, const uint8_t *ct, size_t ct_len,
-                  const uint8_t sig_priv[SK_KEY_LEN])
+                  const xeddsa_signing_key *signer)
 {
     int rc;
     Parley__Sk__SenderKeyMessage pb = PARLEY__SK__SENDER_KEY_MESSAGE__INIT;
@@ -112,7 +112,7 @@ int sk_skm_encode(uint8_t *out, size_t out_max, size_t *out_len, const uint8_t d
     ENSURE(out_max >= 1 + SK_SIG_LEN && n <= out_max - 1 - SK_SIG_LEN, PARLEY_ERR_BUFFER);
     out[0] = SK_VERSION_BYTE;
     n = 1 + parley__sk__sender_key_message__pack(&pb, out + 1);
-    GUARD(parley_xeddsa_sign(out + n, sig_priv, out, n));
+    GUARD(xeddsa_sign_expanded(out + n, signer, out, n));
     *out_len = n + SK_SIG_LEN;
     rc = PARLEY_OK;
 out:

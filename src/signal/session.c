@@ -34,7 +34,12 @@ struct sess_entry {
     struct sess_entry *next;
     char *name;
     uint32_t device;
+    char key[STORE_KEY_LEN + 16]; /* store key of the record */
     sig_record rec;
+    /* The remote identity last found trusted, and when: encrypt skips the
+     * store lookup while no trust decision has been recorded since. */
+    uint8_t trusted_identity[32];
+    uint64_t trusted_epoch;
 };
 
 struct parley_signal {
@@ -45,8 +50,9 @@ struct parley_signal {
     uint32_t next_prekey_id;
     uint32_t signed_prekey_id; /* 0: none yet */
     struct sess_entry *sessions;
-    pbuf scratch_ct; /* reused per message: no heap churn when steady */
-    pbuf scratch_msg;
+    uint64_t trust_epoch; /* bumped by every trust record written */
+    pbuf scratch_msg; /* reused per message: no heap churn when steady */
+    pbuf scratch_rec; /* serialized session record on its way to the store */
 };
 
 /* ---- local identity record ---- */
@@ -102,8 +108,9 @@ static int signal_alloc(parley_signal **out, parley_signal_store *store)
         return PARLEY_ERR_NOMEM;
     }
     s->store = store;
-    pbuf_init(&s->scratch_ct, PARLEY_SIGNAL_MAX_MESSAGE);
+    s->trust_epoch = 1;
     pbuf_init(&s->scratch_msg, PARLEY_SIGNAL_MAX_MESSAGE);
+    pbuf_init(&s->scratch_rec, SIG_RECORD_MAX);
     *out = s;
     return PARLEY_OK;
 }
@@ -162,8 +169,8 @@ void parley_signal_free(parley_signal *s)
         sess_entry_free(e);
     }
     pc_secure_free(s->identity_priv);
-    pbuf_free(&s->scratch_ct);
     pbuf_free(&s->scratch_msg);
+    pbuf_free(&s->scratch_rec);
     pc_wipe(s, sizeof *s);
     free(s);
 }
@@ -360,6 +367,7 @@ out:
 static int trust_save(parley_signal *s, const char *name, const uint8_t key[32])
 {
     char k[STORE_KEY_LEN];
+    s->trust_epoch++;
     int rc = name_key(k, name);
     if (rc != PARLEY_OK)
         return rc;
@@ -416,6 +424,7 @@ static int session_get(parley_signal *s, const char *name, uint32_t device, stru
     e->name = strdup(name);
     ENSURE(e->name != NULL, PARLEY_ERR_NOMEM);
     e->device = device;
+    memcpy(e->key, key, sizeof key);
     sig_record_init(&e->rec);
     rc = parley_signal_store_get(s->store, PARLEY_STORE_SESSION, key, &blob, &len);
     if (rc == PARLEY_OK)
@@ -450,15 +459,15 @@ static void session_forget(parley_signal *s, struct sess_entry *e)
 static int session_save(parley_signal *s, struct sess_entry *e)
 {
     int rc;
-    char key[STORE_KEY_LEN + 16];
-    uint8_t *blob = NULL;
-    size_t len = 0;
-    GUARD(session_store_key(key, e->name, e->device));
-    GUARD(sig_record_serialize(&e->rec, &blob, &len));
-    GUARD(parley_signal_store_put(s->store, PARLEY_STORE_SESSION, key, blob, len));
+    GUARD(sig_record_serialize_into(&e->rec, &s->scratch_rec));
+    GUARD(parley_signal_store_put(s->store, PARLEY_STORE_SESSION, e->key, s->scratch_rec.data,
+                                  s->scratch_rec.len));
     rc = PARLEY_OK;
 out:
-    parley_signal_store_blob_free(blob, len);
+    /* Wipe what this record used, not the whole (possibly large) buffer. */
+    if (s->scratch_rec.data != NULL)
+        pc_wipe(s->scratch_rec.data, s->scratch_rec.len);
+    s->scratch_rec.len = 0;
     if (rc != PARLEY_OK)
         session_forget(s, e);
     return rc;
@@ -557,24 +566,26 @@ int parley_signal_encrypt(parley_signal *s, const char *name, uint32_t device, c
     GUARD(session_get(s, name, device, &e));
     st = e->rec.current;
     ENSURE(st != NULL, PARLEY_ERR_NO_SESSION);
-    GUARD(trust_check(s, name, st->remote_identity, &known));
+    if (e->trusted_epoch != s->trust_epoch ||
+        memcmp(e->trusted_identity, st->remote_identity, 32) != 0) {
+        GUARD(trust_check(s, name, st->remote_identity, &known));
+        memcpy(e->trusted_identity, st->remote_identity, 32);
+        e->trusted_epoch = s->trust_epoch;
+    }
 
     GUARD(sig_chain_step(seed, next, st->send_key));
     GUARD(sig_message_keys(&mk, seed));
-    GUARD(scratch_reserve(&s->scratch_ct, n + PC_AES_BLOCK));
-    GUARD(pc_aes256_cbc_encrypt(s->scratch_ct.data, n + PC_AES_BLOCK, &ct_len, mk.cipher_key, mk.iv,
-                                in, n));
     if (!st->pending) {
-        GUARD(sig_signal_msg_encode(out, out_max, out_len, mk.mac_key, st->send_pub, st->send_index,
-                                    st->previous_counter, s->scratch_ct.data, ct_len,
-                                    st->local_identity, st->remote_identity));
+        GUARD(sig_signal_msg_seal(out, out_max, out_len, &mk, st->send_pub, st->send_index,
+                                  st->previous_counter, in, n, st->local_identity,
+                                  st->remote_identity));
         *type = PARLEY_MSG_SIGNAL;
     } else {
+        ct_len = n + (PC_AES_BLOCK - n % PC_AES_BLOCK);
         GUARD(scratch_reserve(&s->scratch_msg, ct_len + 128));
-        GUARD(sig_signal_msg_encode(s->scratch_msg.data, ct_len + 128, &msg_len, mk.mac_key,
-                                    st->send_pub, st->send_index, st->previous_counter,
-                                    s->scratch_ct.data, ct_len, st->local_identity,
-                                    st->remote_identity));
+        GUARD(sig_signal_msg_seal(s->scratch_msg.data, ct_len + 128, &msg_len, &mk, st->send_pub,
+                                  st->send_index, st->previous_counter, in, n,
+                                  st->local_identity, st->remote_identity));
         sig_prekey_msg pk;
         memset(&pk, 0, offsetof(sig_prekey_msg, arena_));
         pk.registration_id = st->local_registration_id;
@@ -591,8 +602,6 @@ int parley_signal_encrypt(parley_signal *s, const char *name, uint32_t device, c
 
     /* Advance the chain and make it durable before the ciphertext leaves:
      * a crash must never hand out this message key twice. */
-    uint8_t old_key[32];
-    memcpy(old_key, st->send_key, 32);
     memcpy(st->send_key, next, 32);
     st->send_index++;
     rc = session_save(s, e);
@@ -602,7 +611,6 @@ int parley_signal_encrypt(parley_signal *s, const char *name, uint32_t device, c
         pc_wipe(out, out_max < *out_len ? out_max : *out_len);
         *out_len = 0;
     }
-    pc_wipe(old_key, sizeof old_key);
 out:
     pc_wipe(seed, sizeof seed);
     pc_wipe(next, sizeof next);
@@ -716,6 +724,9 @@ static int commit(sig_state *st, const sig_signal_msg *m, const sig_plan *plan)
     int rc;
     uint8_t ck[32], seed[32];
     sig_chain *chain;
+    /* The only allocation comes first, before anything changes. */
+    if (plan->skipped < 0)
+        GUARD(sig_state_reserve_skipped(st, m->counter - plan->from_index));
     if (plan->step) {
         /* Newest first; the oldest of SIG_MAX_RECEIVER_CHAINS is dropped. */
         uint32_t keep =

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "parley/signal.h"
+#include "util/buf.h"
 
 /* Limits, as libsignal-protocol-c sets them. */
 enum {
@@ -21,7 +22,8 @@ enum {
     SIG_KEY_LEN = 32,
     SIG_WIRE_VERSION_BYTE = (PARLEY_SIGNAL_VERSION << 4) | PARLEY_SIGNAL_VERSION,
     SIG_RECORD_FORMAT = 1, /* version of our own record serialization */
-    SIG_RECORD_MAX = 2u * 1024u * 1024u,
+    /* 41 states with 2000 skipped keys each fit: about 5.7 MB. */
+    SIG_RECORD_MAX = 8u * 1024u * 1024u,
 };
 
 /* Message keys derived from one chain step (ratchet.c). */
@@ -168,6 +170,13 @@ PARLEY_MUST_CHECK int sig_signal_msg_encode(uint8_t *out, size_t out_max, size_t
                                             const uint8_t *ct, size_t ct_len,
                                             const uint8_t sender_identity[32],
                                             const uint8_t receiver_identity[32]);
+/* The same, encrypting pt (AES-256-CBC under mk) straight into out. */
+PARLEY_MUST_CHECK int sig_signal_msg_seal(uint8_t *out, size_t out_max, size_t *out_len,
+                                          const sig_msg_keys *mk, const uint8_t ratchet[32],
+                                          uint32_t counter, uint32_t previous_counter,
+                                          const uint8_t *pt, size_t pt_len,
+                                          const uint8_t sender_identity[32],
+                                          const uint8_t receiver_identity[32]);
 PARLEY_MUST_CHECK int sig_prekey_msg_encode(uint8_t *out, size_t out_max, size_t *out_len,
                                             const sig_prekey_msg *m);
 /* Constant-time check of the 8-byte MAC over sender || receiver || body. */
@@ -178,6 +187,10 @@ PARLEY_MUST_CHECK int sig_signal_msg_verify_mac(const sig_signal_msg *m, const u
 /* ---- record.c ---- */
 sig_state *sig_state_new(void);
 void sig_state_free(sig_state *st);
+/* Make room for extra more skipped keys, so that adding them cannot fail
+ * half-way through a commit. */
+PARLEY_MUST_CHECK int sig_state_reserve_skipped(sig_state *st, uint32_t extra);
+/* Append a skipped key; when SIG_MAX_SKIPPED_KEYS are kept, the oldest goes. */
 PARLEY_MUST_CHECK int sig_state_add_skipped(sig_state *st, const uint8_t ratchet[32],
                                             uint32_t counter, const uint8_t seed[32]);
 void sig_record_init(sig_record *r);
@@ -189,6 +202,10 @@ void sig_record_archive_current(sig_record *r);
 void sig_record_promote(sig_record *r, uint32_t i);
 /* Serialized form (docs/signal.md, "Session record"). */
 PARLEY_MUST_CHECK int sig_record_serialize(const sig_record *r, uint8_t **out, size_t *out_len);
+/* The same into b (emptied first, not wiped: the caller wipes what it
+ * used; its maximum should be SIG_RECORD_MAX), so a caller that saves
+ * after every message reuses one buffer. */
+PARLEY_MUST_CHECK int sig_record_serialize_into(const sig_record *r, pbuf *b);
 PARLEY_MUST_CHECK int sig_record_load(sig_record *r, const uint8_t *in, size_t n);
 
 #endif

@@ -66,6 +66,61 @@ static int decode_key(uint8_t out[32], const ProtobufCBinaryData *d)
     return PARLEY_OK;
 }
 
+/* A protobuf varint of at most five bytes whose value fits in 32 bits;
+ * anything else is left to protobuf-c (-1). */
+static int varint32(preader *r, uint32_t *out)
+{
+    uint32_t v = 0;
+    uint8_t b;
+    for (int i = 0; i < 5; i++) {
+        if (preader_u8(r, &b) != PARLEY_OK)
+            return -1;
+        if (i == 4 && b > 0x0F)
+            return -1;
+        v |= (uint32_t)(b & 0x7F) << (7 * i);
+        if ((b & 0x80) == 0) {
+            *out = v;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/*
+ * The SignalMessage protobuf exactly as protobuf-c and libsignal write it:
+ * fields 1 (33-byte key), 2, 3 and 4 (non-empty), in that order, once
+ * each, nothing else. Every message either library sends has this form;
+ * reading it directly lets the ciphertext stay where it is (protobuf-c
+ * copies every bytes field). Any other encoding (reordered, repeated or
+ * unknown fields, long varints) returns -1 and takes the general protobuf-c
+ * path, so what is accepted, and how, does not change.
+ */
+static int decode_canonical(sig_signal_msg *m, const uint8_t *body, size_t body_len)
+{
+    preader r;
+    uint8_t tag, len;
+    uint32_t ct_len;
+    const uint8_t *key;
+    preader_init(&r, body, body_len);
+    if (preader_u8(&r, &tag) != PARLEY_OK || tag != 0x0A || preader_u8(&r, &len) != PARLEY_OK ||
+        len != PARLEY_PUBKEY_LEN || preader_view(&r, &key, PARLEY_PUBKEY_LEN) != PARLEY_OK)
+        return -1;
+    if (preader_u8(&r, &tag) != PARLEY_OK || tag != 0x10 || varint32(&r, &m->counter) != 0)
+        return -1;
+    if (preader_u8(&r, &tag) != PARLEY_OK || tag != 0x18 ||
+        varint32(&r, &m->previous_counter) != 0)
+        return -1;
+    if (preader_u8(&r, &tag) != PARLEY_OK || tag != 0x22 || varint32(&r, &ct_len) != 0 ||
+        ct_len == 0 || ct_len != preader_left(&r) ||
+        preader_view(&r, &m->ciphertext, ct_len) != PARLEY_OK)
+        return -1;
+    /* A malformed key is refused by both paths alike. */
+    if (parley_key_decode(m->ratchet, key, PARLEY_PUBKEY_LEN) != PARLEY_OK)
+        return -1;
+    m->ciphertext_len = ct_len;
+    return 0;
+}
+
 int sig_signal_msg_decode(sig_signal_msg *m, const uint8_t *in, size_t n)
 {
     int rc;
@@ -83,6 +138,13 @@ int sig_signal_msg_decode(sig_signal_msg *m, const uint8_t *in, size_t n)
     size_t body_len = preader_left(&r) - SIG_MAC_LEN;
     ENSURE(preader_view(&r, &body, body_len) == PARLEY_OK, PARLEY_ERR_INVALID_MESSAGE);
 
+    if (decode_canonical(m, body, body_len) == PARLEY_OK) {
+        m->version = (uint8_t)(vb >> 4);
+        m->serialized = in;
+        m->serialized_len = n;
+        rc = PARLEY_OK;
+        goto out;
+    }
     arena_allocator(&al, &m->arena_);
     pb = parley__wire__signal_message__unpack(&al, body_len, body);
     ENSURE(pb != NULL, PARLEY_ERR_INVALID_MESSAGE);
@@ -180,34 +242,94 @@ static int compute_mac(uint8_t mac[32], const uint8_t mac_key[32], const uint8_t
     return rc;
 }
 
+static size_t varint_len(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+static uint8_t *put_varint(uint8_t *p, uint64_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (uint8_t)v;
+    return p;
+}
+
+/*
+ * The four fields written by hand, in field-number order with minimal
+ * varints: byte for byte what protobuf-c's generic packer (and libsignal)
+ * produce for this message, without walking its descriptor. Everything up
+ * to the ciphertext is written; returns the length of the whole body
+ * (version byte included) or 0 when it does not fit in out_max with the
+ * MAC.
+ */
+static size_t put_header(uint8_t *out, size_t out_max, const uint8_t ratchet[32],
+                         uint32_t counter, uint32_t previous_counter, size_t ct_len)
+{
+    uint8_t *p = out;
+    if (ct_len > PARLEY_SIGNAL_MAX_MESSAGE)
+        return 0;
+    size_t body = 1 + 2 + PARLEY_PUBKEY_LEN + 1 + varint_len(counter) + 1 +
+                  varint_len(previous_counter) + 1 + varint_len(ct_len) + ct_len;
+    if (out_max < body + SIG_MAC_LEN)
+        return 0;
+    *p++ = SIG_WIRE_VERSION_BYTE;
+    *p++ = 0x0A; /* field 1, length-delimited */
+    *p++ = PARLEY_PUBKEY_LEN;
+    parley_key_encode(p, ratchet);
+    p += PARLEY_PUBKEY_LEN;
+    *p++ = 0x10; /* field 2, varint */
+    p = put_varint(p, counter);
+    *p++ = 0x18; /* field 3, varint */
+    p = put_varint(p, previous_counter);
+    *p++ = 0x22; /* field 4, length-delimited */
+    p = put_varint(p, ct_len);
+    return (size_t)(p - out) + ct_len == body ? body : 0;
+}
+
 int sig_signal_msg_encode(uint8_t *out, size_t out_max, size_t *out_len, const uint8_t mac_key[32],
                           const uint8_t ratchet[32], uint32_t counter, uint32_t previous_counter,
                           const uint8_t *ct, size_t ct_len, const uint8_t sender_identity[32],
                           const uint8_t receiver_identity[32])
 {
     int rc;
-    uint8_t rk[PARLEY_PUBKEY_LEN], mac[32];
-    Parley__Wire__SignalMessage pb = PARLEY__WIRE__SIGNAL_MESSAGE__INIT;
+    uint8_t mac[32];
+    size_t body = put_header(out, out_max, ratchet, counter, previous_counter, ct_len);
+    ENSURE(body > 0, PARLEY_ERR_BUFFER);
+    memcpy(out + body - ct_len, ct, ct_len);
+    GUARD(compute_mac(mac, mac_key, sender_identity, receiver_identity, out, body));
+    memcpy(out + body, mac, SIG_MAC_LEN);
+    *out_len = body + SIG_MAC_LEN;
+    rc = PARLEY_OK;
+out:
+    pc_wipe(mac, sizeof mac);
+    return rc;
+}
 
-    parley_key_encode(rk, ratchet);
-    pb.has_ratchetkey = 1;
-    pb.ratchetkey.data = rk;
-    pb.ratchetkey.len = sizeof rk;
-    pb.has_counter = 1;
-    pb.counter = counter;
-    pb.has_previouscounter = 1;
-    pb.previouscounter = previous_counter;
-    pb.has_ciphertext = 1;
-    pb.ciphertext.data = (uint8_t *)(uintptr_t)ct;
-    pb.ciphertext.len = ct_len;
-
-    size_t pl = parley__wire__signal_message__get_packed_size(&pb);
-    ENSURE(out_max >= 1 + pl + SIG_MAC_LEN, PARLEY_ERR_BUFFER);
-    out[0] = SIG_WIRE_VERSION_BYTE;
-    ENSURE(parley__wire__signal_message__pack(&pb, out + 1) == pl, PARLEY_ERR_CRYPTO);
-    GUARD(compute_mac(mac, mac_key, sender_identity, receiver_identity, out, 1 + pl));
-    memcpy(out + 1 + pl, mac, SIG_MAC_LEN);
-    *out_len = 1 + pl + SIG_MAC_LEN;
+int sig_signal_msg_seal(uint8_t *out, size_t out_max, size_t *out_len, const sig_msg_keys *mk,
+                        const uint8_t ratchet[32], uint32_t counter, uint32_t previous_counter,
+                        const uint8_t *pt, size_t pt_len, const uint8_t sender_identity[32],
+                        const uint8_t receiver_identity[32])
+{
+    int rc;
+    uint8_t mac[32];
+    size_t ct_len = pt_len + (PC_AES_BLOCK - pt_len % PC_AES_BLOCK), got = 0;
+    size_t body = put_header(out, out_max, ratchet, counter, previous_counter, ct_len);
+    ENSURE(body > 0, PARLEY_ERR_BUFFER);
+    /* Encrypt straight into the message: no copy of the ciphertext. */
+    GUARD(pc_aes256_cbc_encrypt(out + body - ct_len, ct_len, &got, mk->cipher_key, mk->iv, pt,
+                                pt_len));
+    ENSURE(got == ct_len, PARLEY_ERR_CRYPTO);
+    GUARD(compute_mac(mac, mk->mac_key, sender_identity, receiver_identity, out, body));
+    memcpy(out + body, mac, SIG_MAC_LEN);
+    *out_len = body + SIG_MAC_LEN;
     rc = PARLEY_OK;
 out:
     pc_wipe(mac, sizeof mac);

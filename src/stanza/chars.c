@@ -85,6 +85,18 @@ int ps_utf8_check(const uint8_t *s, size_t n)
 {
     size_t i = 0;
     while (i < n) {
+        /* Eight bytes at a time while they are all printable ASCII: no high
+         * bit, and none below 0x20 (the classic "has less than" bit trick). */
+        if (n - i >= 8) {
+            uint64_t v;
+            memcpy(&v, s + i, sizeof v);
+            uint64_t high = v & 0x8080808080808080ull;
+            uint64_t low = (v - 0x2020202020202020ull) & ~v & 0x8080808080808080ull;
+            if ((high | low) == 0) {
+                i += 8;
+                continue;
+            }
+        }
         uint8_t c = utf8_class[s[i]];
         if (c == 0) {
             i++;

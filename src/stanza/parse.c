@@ -17,6 +17,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 /* Declares expat's Billion Laughs controls (expat >= 2.4.0, built with DTD
  * support as every distribution does); the defines only add prototypes. */
@@ -38,6 +39,7 @@ struct parley_stanza_parser {
     XML_Parser xp;
     parley_stanza_limits lim;
     size_t max_depth; /* lim.max_depth, clamped to what a tree may hold */
+    unsigned long salt; /* expat's hash salt for this parser; 0: expat's own */
     parley_stanza **stack; /* open elements, stack[0] the root */
 
     /* state of the current parse */
@@ -251,6 +253,8 @@ static void setup(parley_stanza_parser *p)
     XML_SetCommentHandler(xp, on_comment);
     XML_SetXmlDeclHandler(xp, on_xml_decl);
     XML_SetParamEntityParsing(xp, XML_PARAM_ENTITY_PARSING_NEVER);
+    if (p->salt != 0)
+        XML_SetHashSalt(xp, p->salt);
 #ifdef PS_HAVE_BILLION_LAUGHS
     /* Unreachable with DTDs refused, but kept tight in case that ever changes. */
     (void)XML_SetBillionLaughsAttackProtectionMaximumAmplification(xp, 2.0f);
@@ -276,6 +280,12 @@ int parley_stanza_parser_new(parley_stanza_parser **out, const parley_stanza_lim
     ENSURE(p->stack != NULL, PARLEY_ERR_NOMEM);
     p->xp = XML_ParserCreate("UTF-8");
     ENSURE(p->xp != NULL, PARLEY_ERR_NOMEM);
+    /* expat salts its name hashes against collision flooding, and left to
+     * itself draws a new salt from the kernel on every reset: one system
+     * call per frame. One secret salt per parser (per connection) keeps the
+     * protection at a fraction of the cost. It is not key material. */
+    if (getrandom(&p->salt, sizeof p->salt, GRND_NONBLOCK) != (ssize_t)sizeof p->salt)
+        p->salt = 0;
     pbuf_init(&p->text, p->lim.max_text);
     *out = p;
     p = NULL;

@@ -33,13 +33,19 @@ struct pstore_commitq {
     size_t count, bytes;
     int stopping;
     pthread_t thread;
+    /* Open channels. A channel still open when the store closes keeps the
+     * queue alive (stopped) until it is freed, so a late pstore_chan_free
+     * or submit is safe; the last one out releases it. */
+    size_t channels;
+    int closed;
+    pstore_stats stats; /* under mu */
 };
 
 struct pstore_chan {
-    pstore *s;
+    pstore_commitq *q;
     int fd;
     pthread_mutex_t mu;
-    pthread_cond_t idle; /* pstore_chan_free waits here */
+    pthread_cond_t idle;    /* pstore_chan_free waits here */
     pstore_op *head, *tail; /* completed, callbacks not yet run */
     size_t inflight;        /* submitted, callback not yet run */
 };
@@ -60,16 +66,16 @@ static void chan_signal(pstore_chan *c)
         ;
 }
 
-/* Hand finished operations to their channels, one wake-up per channel
- * run rather than per operation. */
+/* Hand finished operations to their channels, one wake-up per run of
+ * operations for the same channel. The wake-up is written while the
+ * channel's lock is held: once the lock is dropped after a channel's last
+ * in-flight operation, its owner may free it, so the writer must not touch
+ * it again. */
 static void complete(pstore_op **ops, size_t n)
 {
-    pstore_chan *last = NULL;
     for (size_t i = 0; i < n; i++) {
         pstore_op *op = ops[i];
         pstore_chan *c = op->chan;
-        if (last && last != c)
-            chan_signal(last);
         pthread_mutex_lock(&c->mu);
         op->next = NULL;
         if (c->tail)
@@ -77,12 +83,12 @@ static void complete(pstore_op **ops, size_t n)
         else
             c->head = op;
         c->tail = op;
-        pthread_cond_broadcast(&c->idle);
+        if (i + 1 == n || ops[i + 1]->chan != c) {
+            chan_signal(c);
+            pthread_cond_broadcast(&c->idle);
+        }
         pthread_mutex_unlock(&c->mu);
-        last = c;
     }
-    if (last)
-        chan_signal(last);
 }
 
 /* One transaction for the whole batch; if the transaction itself fails
@@ -93,8 +99,14 @@ static void run_batch(pstore *s, pstore_op **ops, size_t n)
     int rc = s->ops->batch_run(s, ops, n);
     if (rc >= 0)
         return;
-    if (n == 1) {
-        ops[0]->rc = rc;
+    /* A locked, full, damaged or unreachable database fails every op
+     * alike: retrying them one by one would only wait out the busy
+     * timeout n times over. */
+    int op_specific = rc == PARLEY_ERR_STORE_TOO_LARGE || rc == PARLEY_ERR_STORE_EXISTS ||
+                      rc == PARLEY_ERR_STORE_BACKEND;
+    if (n == 1 || !op_specific) {
+        for (size_t i = 0; i < n; i++)
+            ops[i]->rc = rc;
         return;
     }
     for (size_t i = 0; i < n; i++) {
@@ -129,6 +141,12 @@ static void *writer_main(void *arg)
         }
         pthread_mutex_unlock(&q->mu);
         run_batch(q->s, b, n);
+        pthread_mutex_lock(&q->mu);
+        q->stats.batches++;
+        q->stats.ops += n;
+        if (n > q->stats.largest_batch)
+            q->stats.largest_batch = n;
+        pthread_mutex_unlock(&q->mu);
         complete(b, n);
         pthread_mutex_lock(&q->mu);
     }
@@ -159,6 +177,13 @@ out:
     return rc;
 }
 
+static void commitq_free(pstore_commitq *q)
+{
+    pthread_cond_destroy(&q->work);
+    pthread_mutex_destroy(&q->mu);
+    free(q);
+}
+
 void pstore_commitq_stop(pstore *s)
 {
     pstore_commitq *q = s->cq;
@@ -169,10 +194,24 @@ void pstore_commitq_stop(pstore *s)
     pthread_cond_signal(&q->work);
     pthread_mutex_unlock(&q->mu);
     pthread_join(q->thread, NULL);
-    pthread_cond_destroy(&q->work);
-    pthread_mutex_destroy(&q->mu);
-    free(q);
     s->cq = NULL;
+    pthread_mutex_lock(&q->mu);
+    q->closed = 1;
+    int last = q->channels == 0;
+    pthread_mutex_unlock(&q->mu);
+    if (last)
+        commitq_free(q);
+}
+
+void pstore_get_stats(pstore *s, pstore_stats *out)
+{
+    PARLEY_MISUSE(s && out && s->cq);
+    pstore_commitq *q = s->cq;
+    pthread_mutex_lock(&q->mu);
+    *out = q->stats;
+    out->pending_ops = q->count;
+    out->pending_bytes = q->bytes;
+    pthread_mutex_unlock(&q->mu);
 }
 
 /* ---- channels ---------------------------------------------------------- */
@@ -184,7 +223,7 @@ int pstore_chan_new(pstore *s, pstore_chan **out)
     *out = NULL;
     pstore_chan *c = calloc(1, sizeof *c);
     ENSURE(c, PARLEY_ERR_NOMEM);
-    c->s = s;
+    c->q = s->cq;
     c->fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (c->fd < 0) {
         free(c);
@@ -193,6 +232,9 @@ int pstore_chan_new(pstore *s, pstore_chan **out)
     }
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->idle, NULL);
+    pthread_mutex_lock(&c->q->mu);
+    c->q->channels++;
+    pthread_mutex_unlock(&c->q->mu);
     *out = c;
     rc = PARLEY_OK;
 out:
@@ -246,10 +288,17 @@ void pstore_chan_free(pstore_chan *c)
             pthread_mutex_unlock(&c->mu);
             break;
         }
-        while (!c->head)
+        while (!c->head && c->inflight > 0)
             pthread_cond_wait(&c->idle, &c->mu);
         pthread_mutex_unlock(&c->mu);
     }
+    pstore_commitq *q = c->q;
+    pthread_mutex_lock(&q->mu);
+    q->channels--;
+    int last = q->closed && q->channels == 0;
+    pthread_mutex_unlock(&q->mu);
+    if (last)
+        commitq_free(q);
     close(c->fd);
     pthread_cond_destroy(&c->idle);
     pthread_mutex_destroy(&c->mu);
@@ -260,7 +309,7 @@ void pstore_chan_free(pstore_chan *c)
 
 static int submit(pstore_chan *c, pstore_op *op)
 {
-    pstore_commitq *q = c->s->cq;
+    pstore_commitq *q = c->q;
     int rc;
     pthread_mutex_lock(&q->mu);
     if (q->stopping) {

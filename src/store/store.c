@@ -165,7 +165,7 @@ static int code_hash(uint8_t hash[32], const char *code, size_t len)
 static int check_kind(pstore_code_kind kind)
 {
     return kind == PSTORE_CODE_REGISTRATION || kind == PSTORE_CODE_LINK ? PARLEY_OK
-                                                                         : PARLEY_ERR_INVALID_ARG;
+                                                                        : PARLEY_ERR_INVALID_ARG;
 }
 
 int pstore_code_add(pstore *s, pstore_code_kind kind, const char *code, const char *address,
@@ -209,8 +209,7 @@ int pstore_device_add(pstore *s, pstore_device *d)
     int rc;
     PARLEY_MISUSE(s && d);
     GUARD(pstore_check_address(d->user));
-    ENSURE(d->device_id == 0 || check_device_id(d->device_id) == PARLEY_OK,
-           PARLEY_ERR_INVALID_ARG);
+    ENSURE(d->device_id == 0 || check_device_id(d->device_id) == PARLEY_OK, PARLEY_ERR_INVALID_ARG);
     GUARD(pstore_check_pubkey(d->identity_key_len));
     rc = s->ops->device_add(s, d);
 out:
@@ -233,8 +232,7 @@ int pstore_device_by_key(pstore *s, const uint8_t key[PSTORE_NOISE_KEY_LEN], pst
     return s->ops->device_by_key(s, key, out);
 }
 
-int pstore_device_list(pstore *s, const char *user, pstore_device *out, size_t max,
-                       size_t *count)
+int pstore_device_list(pstore *s, const char *user, pstore_device *out, size_t max, size_t *count)
 {
     int rc;
     PARLEY_MISUSE(s && user && count && (out || max == 0));

@@ -256,7 +256,9 @@ PARLEY_MUST_CHECK int pstore_open_sqlite(pstore **out, const char *path,
                                          const pstore_sqlite_config *cfg);
 
 /* Stop the writer thread after it has committed everything queued, and
- * release the store. Every channel must have been freed before. */
+ * release the store. Channels should be freed first; one freed later still
+ * runs the callbacks it holds, and a submit on it gets
+ * PARLEY_ERR_STORE_CLOSED. */
 void pstore_close(pstore *s);
 
 /* The schema version this build writes (the schema_version table). */
@@ -264,6 +266,8 @@ int pstore_schema_version(void);
 
 /* ---- accounts and codes ------------------------------------------------ */
 
+/* Addresses are compared byte for byte: the server normalizes them (case,
+ * Unicode form) before it calls the store. */
 PARLEY_MUST_CHECK int pstore_account_create(pstore *s, const char *address, int64_t now);
 PARLEY_MUST_CHECK int pstore_account_get(pstore *s, const char *address, pstore_account *out);
 PARLEY_MUST_CHECK int pstore_account_set_status(pstore *s, const char *address,
@@ -351,8 +355,8 @@ PARLEY_MUST_CHECK int pstore_enqueue(pstore *s, const pstore_envelope *env, uint
                                      int *duplicate);
 /* Envelopes pending for a device with server id above after, oldest first,
  * at most limit (<= PSTORE_FETCH_MAX). */
-PARLEY_MUST_CHECK int pstore_fetch(pstore *s, const char *user, uint32_t device_id,
-                                   uint64_t after, size_t limit, pstore_fetch_fn fn, void *ctx);
+PARLEY_MUST_CHECK int pstore_fetch(pstore *s, const char *user, uint32_t device_id, uint64_t after,
+                                   size_t limit, pstore_fetch_fn fn, void *ctx);
 /* Delete an envelope on its recipient device's ack; an id that is not
  * pending for THIS device gives PARLEY_ERR_NOT_FOUND and deletes nothing. */
 PARLEY_MUST_CHECK int pstore_ack(pstore *s, const char *user, uint32_t device_id,
@@ -370,7 +374,7 @@ int pstore_chan_fd(const pstore_chan *c);
  * returns how many ran. Never blocks. */
 int pstore_chan_dispatch(pstore_chan *c);
 /* Wait until every operation submitted on c has completed, run their
- * callbacks, and free the channel. */
+ * callbacks, and free the channel. Not from inside one of its callbacks. */
 void pstore_chan_free(pstore_chan *c);
 
 /*
@@ -386,8 +390,18 @@ PARLEY_MUST_CHECK int pstore_submit_enqueue(pstore_chan *c, const pstore_envelop
 PARLEY_MUST_CHECK int pstore_submit_ack(pstore_chan *c, const char *user, uint32_t device_id,
                                         uint64_t server_id, pstore_done_fn done, void *arg);
 PARLEY_MUST_CHECK int pstore_submit_prekey_take(pstore_chan *c, const char *user,
-                                                uint32_t device_id, pstore_done_fn done,
-                                                void *arg);
+                                                uint32_t device_id, pstore_done_fn done, void *arg);
+
+/* For metrics: the commit queue now, and the batches so far. */
+typedef struct {
+    size_t pending_ops;   /* submitted, not yet taken by the writer */
+    size_t pending_bytes; /* their memory, operations and stanza copies */
+    uint64_t batches;     /* transactions committed (or failed) by the writer */
+    uint64_t ops;         /* operations in them */
+    size_t largest_batch;
+} pstore_stats;
+
+void pstore_get_stats(pstore *s, pstore_stats *out);
 
 /* ---- for backends ------------------------------------------------------ */
 

@@ -165,8 +165,8 @@ static double group_ack(pstore *s, int n, int window, const uint64_t *ids)
     for (int i = 0; i < n; i++) {
         while (g.inflight >= window)
             wait_some(c);
-        if ((rc = pstore_submit_ack(c, "bench@example.org", (uint32_t)(i % 2 + 1), ids[i],
-                                    gc_done, &g)) < 0)
+        if ((rc = pstore_submit_ack(c, "bench@example.org", (uint32_t)(i % 2 + 1), ids[i], gc_done,
+                                    &g)) < 0)
             die("submit ack", rc);
         g.inflight++;
     }
@@ -179,21 +179,41 @@ static double group_ack(pstore *s, int n, int window, const uint64_t *ids)
     return n / dt;
 }
 
-static void add_prekeys(pstore *s, int n)
+/* Prekey takes spread over TAKE_DEVICES devices of the bench account, each
+ * holding the per-device maximum. */
+enum { TAKE_DEVICES = 8 };
+
+static void add_prekeys(pstore *s)
 {
     pstore_prekey batch[PSTORE_PREKEY_BATCH_MAX];
-    for (int done = 0; done < n; done += PSTORE_PREKEY_BATCH_MAX) {
-        for (int i = 0; i < PSTORE_PREKEY_BATCH_MAX; i++) {
-            memset(&batch[i], 0, sizeof batch[i]);
-            batch[i].id = (uint32_t)(done + i + 1);
-            batch[i].pub[0] = 5;
-            batch[i].pub[1] = (uint8_t)i;
-            batch[i].pub_len = 33;
+    int rc;
+    for (uint32_t dev = 3; dev < 3 + TAKE_DEVICES; dev++) {
+        pstore_device d;
+        memset(&d, 0, sizeof d);
+        snprintf(d.user, sizeof d.user, "bench@example.org");
+        memset(d.noise_key, (int)(0x50 + dev), sizeof d.noise_key);
+        d.identity_key[0] = 5;
+        d.identity_key_len = 33;
+        if ((rc = pstore_device_add(s, &d)) < 0)
+            die("device", rc);
+        for (int done = 0; done < PSTORE_PREKEYS_MAX; done += PSTORE_PREKEY_BATCH_MAX) {
+            for (int i = 0; i < PSTORE_PREKEY_BATCH_MAX; i++) {
+                memset(&batch[i], 0, sizeof batch[i]);
+                batch[i].id = (uint32_t)(done + i + 1);
+                batch[i].pub[0] = 5;
+                batch[i].pub[1] = (uint8_t)i;
+                batch[i].pub_len = 33;
+            }
+            if ((rc = pstore_prekeys_add(s, "bench@example.org", d.device_id, batch,
+                                         PSTORE_PREKEY_BATCH_MAX)) < 0)
+                die("prekeys", rc);
         }
-        int rc = pstore_prekeys_add(s, "bench@example.org", 1, batch, PSTORE_PREKEY_BATCH_MAX);
-        if (rc < 0)
-            die("prekeys", rc);
     }
+}
+
+static uint32_t take_device(int i)
+{
+    return (uint32_t)(3 + i % TAKE_DEVICES);
 }
 
 static double single_take(pstore *s, int n)
@@ -201,14 +221,14 @@ static double single_take(pstore *s, int n)
     double t0 = now_s();
     for (int i = 0; i < n; i++) {
         pstore_prekey k;
-        int rc = pstore_prekey_take(s, "bench@example.org", 1, &k, NULL);
+        int rc = pstore_prekey_take(s, "bench@example.org", take_device(i), &k, NULL);
         if (rc < 0)
             die("take", rc);
     }
     return n / (now_s() - t0);
 }
 
-static double group_take(pstore *s, int n, int window)
+static double group_take(pstore *s, int n, int offset, int window)
 {
     pstore_chan *c = NULL;
     gc_state g = {0, 0, NULL, 0};
@@ -219,7 +239,8 @@ static double group_take(pstore *s, int n, int window)
     for (int i = 0; i < n; i++) {
         while (g.inflight >= window)
             wait_some(c);
-        if ((rc = pstore_submit_prekey_take(c, "bench@example.org", 1, gc_done, &g)) < 0)
+        if ((rc = pstore_submit_prekey_take(c, "bench@example.org", take_device(offset + i),
+                                            gc_done, &g)) < 0)
             die("submit take", rc);
         g.inflight++;
     }
@@ -263,12 +284,18 @@ int main(int argc, char **argv)
         pstore *s = fresh(modes[m].sync, path, sizeof path);
         double one = single_enqueue(s, n_single, n);
         double gc = group_enqueue(s, n, 4096, ids);
+        pstore_stats st;
+        pstore_get_stats(s, &st);
         double ack = group_ack(s, n, 4096, ids);
         discard(s, path);
         printf("synchronous=%-6s enqueue, one transaction each: %9.0f msg/s (%d msgs)\n",
                modes[m].name, one, n_single);
         printf("synchronous=%-6s enqueue, group commit:         %9.0f msg/s (%d msgs) = %.1fx\n",
                modes[m].name, gc, n, gc / one);
+        printf(
+            "synchronous=%-6s   (%llu transactions, %.0f messages each on average, largest %zu)\n",
+            modes[m].name, (unsigned long long)st.batches,
+            st.batches ? (double)st.ops / (double)st.batches : 0.0, st.largest_batch);
         printf("synchronous=%-6s ack-delete, group commit:      %9.0f ack/s\n", modes[m].name, ack);
         if (m == 0) {
             /* A lighter load: fewer writes in flight, smaller batches. */
@@ -289,14 +316,14 @@ int main(int argc, char **argv)
     /* Prekey takes, synchronous=FULL: one transaction per take (the
      * synchronous API) and through the commit queue. */
     pstore *s = fresh(PSTORE_SYNC_FULL, path, sizeof path);
-    int keys = PSTORE_PREKEYS_MAX;
-    add_prekeys(s, keys);
-    double t1 = single_take(s, keys / 4);
-    double tg = group_take(s, keys - keys / 4, 512);
+    add_prekeys(s);
+    int keys = TAKE_DEVICES * PSTORE_PREKEYS_MAX, single = keys / 16;
+    double t1 = single_take(s, single);
+    double tg = group_take(s, keys - single, single, 1024);
     discard(s, path);
-    printf("prekey take, one transaction each: %9.0f take/s (%d)\n", t1, keys / 4);
-    printf("prekey take, group commit:         %9.0f take/s (%d) = %.1fx\n", tg, keys - keys / 4,
-           tg / t1);
+    printf("synchronous=FULL   prekey take, one transaction each: %9.0f take/s (%d)\n", t1, single);
+    printf("synchronous=FULL   prekey take, group commit:         %9.0f take/s (%d) = %.1fx\n", tg,
+           keys - single, tg / t1);
     free(ids);
     rmdir(dir);
     return 0;

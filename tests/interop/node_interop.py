@@ -36,7 +36,8 @@ def verify(p, key, msg, sig):
 def xeddsa_one_way(ctx, make_signer, verifier, rounds):
     for i in range(rounds):
         # A fresh identity each round (a new process: init is done once per
-        # peer), so that both values of the sign bit occur.
+        # peer), so that both values of the sign bit are all but certain to
+        # occur.
         signer = make_signer("signer%d" % i)
         key = signer.identity_key
         for msg in (b"", b"x", os.urandom(100), os.urandom(1000) + bytes(10)):
@@ -61,8 +62,8 @@ def xeddsa_one_way(ctx, make_signer, verifier, rounds):
 def xeddsa_both_ways(ctx):
     a = ctx.a()
     b = ctx.b()
-    xeddsa_one_way(ctx, lambda name: ctx.a(name), b, 6)
-    xeddsa_one_way(ctx, lambda name: ctx.b(name), a, 6)
+    xeddsa_one_way(ctx, lambda name: ctx.a(name), b, 8)
+    xeddsa_one_way(ctx, lambda name: ctx.b(name), a, 8)
 
 
 @scenario
@@ -190,13 +191,27 @@ def sender_keys_one_way(ctx, s, r):
     r_dup = group_recv(r, s, msgs[3][1])
     check(not r_dup["ok"] and r_dup.get("error") == "duplicate",
           "%s: replayed group message answered %r" % (r.label, r_dup))
-    # tampered body and tampered signature are refused; the next one decrypts
+    # tampered body and tampered signature are refused (the signature
+    # covers the whole message); the next one decrypts
     pt = b"tamper"
     ct = group_send(s, dist, pt)
     for bad in (flip(ct, len(ct) - 70, 1), flip(ct, len(ct) - 1, 0)):
         rb = group_recv(r, s, bad)
-        check(not rb["ok"], "%s: a tampered group message decrypted" % r.label)
+        check(not rb["ok"] and rb.get("error") == "invalid_signature",
+              "%s: a tampered group message answered %r" % (r.label, rb))
+    # byte 8 lies in the distribution id: a group the receiver has no key for
+    rb = group_recv(r, s, flip(ct, 8, 0))
+    check(not rb["ok"] and rb.get("error") == "no_session",
+          "%s: a message for an unknown distribution answered %r" % (r.label, rb))
+    rb = group_recv(r, s, bytes([0x22]) + ct[1:])
+    check(not rb["ok"] and rb.get("error") == "legacy_version",
+          "%s: a version 2 group message answered %r" % (r.label, rb))
     group_recv_ok(r, s, ct, pt)
+    # processing the same distribution message again changes nothing
+    join(r, s, skdm)
+    r_dup = group_recv(r, s, ct)
+    check(not r_dup["ok"] and r_dup.get("error") == "duplicate",
+          "%s: replay after re-processing the SKDM answered %r" % (r.label, r_dup))
     # a skip forward of a few hundred messages
     for i in range(300):
         group_send(s, dist, b"lost")
@@ -250,12 +265,17 @@ def sender_keys_late_joiner_and_unknown(ctx):
     # a distribution message made now starts at the current iteration
     skdm = unb64(a.ok("group_create", distribution_id=dist)["skdm"])
     r = group_recv(b, a, missed[0])
-    check(not r["ok"], "%s: decrypted without a sender key" % b.label)
+    check(not r["ok"] and r.get("error") == "no_session",
+          "%s: a message without a sender key answered %r" % (b.label, r))
+    carol = {"sender": "carol", "device": 1}
     join(b, a, skdm)
     ct = group_send(a, dist, b"now")
     group_recv_ok(b, a, ct, b"now")
     r = group_recv(b, a, missed[1])
     check(not r["ok"], "%s: decrypted a message from before its sender key" % b.label)
+    r = b.call("group_decrypt", ciphertext=b64(ct), **carol)
+    check(not r["ok"] and r.get("error") == "no_session",
+          "%s: alice's message claimed by carol answered %r" % (b.label, r))
     for junk in (b"", b"\x33", os.urandom(80)):
         r = group_recv(b, a, junk)
         check(not r["ok"], "%s: junk group message accepted" % b.label)

@@ -338,6 +338,49 @@ def trust_is_per_name_for_all_devices(ctx):
 
 
 @scenario
+def late_messages_from_older_chains(ctx):
+    """Messages of four successive sending chains held back and delivered
+    last, newest chain first (libsignal-protocol-c keeps five receiving
+    chains)."""
+    a, b = established(ctx)
+    held = []
+    for step in range(4):
+        batch = [a.encrypt(b, text(i, "c%d" % step)) for i in range(4)]
+        b.decrypt_ok(a, batch[3], text(3, "c%d" % step))
+        held.append((step, batch[:3]))
+        r = b.encrypt(a, b"step %d" % step)
+        a.decrypt_ok(b, r, b"step %d" % step)
+    for step, batch in reversed(held):
+        for i in (2, 0, 1):
+            b.decrypt_ok(a, batch[i], text(i, "c%d" % step))
+    exchange(ctx, a, b, 6)
+
+
+@scenario
+def restart_before_first_answer(ctx):
+    """alice dies between her pkmsgs; the restarted alice still sends
+    pkmsgs of the same session, and all of them decrypt."""
+    a = ctx.a(store=True)
+    b = ctx.b(store=True)
+    a.start_session(b, b.bundle(True))
+    m1 = a.encrypt(b, b"one")
+    a.kill()
+    a.restart()
+    m2 = a.encrypt(b, b"two")
+    check_eq((m1[0], m2[0]), ("pkmsg", "pkmsg"), "types before an answer")
+    check_eq(parse_prekey_message(m1[1])[2], parse_prekey_message(m2[1])[2],
+             "base key kept across the restart")
+    b.decrypt_ok(a, m2, b"two")
+    b.kill()
+    b.restart()
+    b.decrypt_ok(a, m1, b"one")
+    b.decrypt_err(a, m2, "duplicate")
+    r = b.encrypt(a, b"three")
+    a.decrypt_ok(b, r, b"three")
+    exchange(ctx, a, b, 6)
+
+
+@scenario
 def kill_and_restart_from_store(ctx):
     a, b = established(ctx, store=True)
     exchange(ctx, a, b, 20)

@@ -62,6 +62,9 @@ static void test_message(void)
     parley_content *c = NULL, *d = NULL;
     CHECK_RC(parley_content_new(&c), PARLEY_OK);
     CHECK(parley_content_get_kind(c) == PARLEY_CONTENT_NONE);
+    size_t empty_len = 99;
+    CHECK_RC(parley_content_encode(c, NULL, 0, &empty_len), PARLEY_OK); /* empty: zero bytes */
+    CHECK(empty_len == 0);
     CHECK_RC(parley_content_set_id(c, "3EB0C8A1F2D4"), PARLEY_OK);
     parley_content_set_timestamp(c, 1764000000123ull);
     CHECK_RC(parley_content_set_text(c, "hello \xf0\x9f\x91\x8b"), PARLEY_OK);

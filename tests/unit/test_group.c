@@ -341,15 +341,17 @@ static void test_tampering(void)
      * blocks: invalid_message, state unchanged. */
     {
         sk_state *st = &ar->states[0];
+        xeddsa_signing_key signer;
+        CHECK_RC(xeddsa_expand(&signer, st->sig_priv), PARLEY_OK);
         uint8_t junk[20] = {0}, out[256];
         size_t on = 0;
         CHECK_RC(sk_skm_encode(out, sizeof out, &on, DIST, st->chain_id, st->iteration, junk,
-                               sizeof junk, st->sig_priv),
+                               sizeof junk, &signer),
                  PARLEY_OK);
         CHECK_RC(decrypt_rc(b, "alice", out, on), PARLEY_ERR_INVALID_MESSAGE);
         /* and one that is whole blocks but does not unpad */
         CHECK_RC(sk_skm_encode(out, sizeof out, &on, DIST, st->chain_id, st->iteration, junk, 16,
-                               st->sig_priv),
+                               &signer),
                  PARLEY_OK);
         int rc = decrypt_rc(b, "alice", out, on);
         /* 1 in 256 random blocks has valid padding; ours is all zeros

@@ -211,9 +211,8 @@ int sq_conn_open(sq_store *s, sq_conn **out)
     ENSURE(c, PARLEY_ERR_NOMEM);
     /* NOMUTEX: a connection is used by one thread at a time (the pool lends
      * it out whole), so SQLite's own per-call mutex is wasted work. */
-    int src = sqlite3_open_v2(s->path, &c->db,
-                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE,
-                              NULL);
+    int src = sqlite3_open_v2(
+        s->path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE, NULL);
     ENSURE(src == SQLITE_OK, sq_err(src));
     ENSURE(sqlite3_busy_timeout(c->db, s->cfg.busy_timeout_ms) == SQLITE_OK,
            PARLEY_ERR_STORE_BACKEND);
@@ -222,7 +221,7 @@ int sq_conn_open(sq_store *s, sq_conn **out)
     sqlite3_limit(c->db, SQLITE_LIMIT_LENGTH, PSTORE_STANZA_MAX + 1024);
     GUARD(set_wal(c->db));
     GUARD(exec(c->db, s->cfg.sync == PSTORE_SYNC_NORMAL ? "PRAGMA synchronous=NORMAL"
-                                                         : "PRAGMA synchronous=FULL"));
+                                                        : "PRAGMA synchronous=FULL"));
     /* Refuse to follow a corrupt b-tree into undefined territory: with
      * cell_size_check SQLite validates cells as it reads them. */
     GUARD(exec(c->db, "PRAGMA cell_size_check=ON"));

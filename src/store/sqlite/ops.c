@@ -24,7 +24,7 @@ static void sq_done(sqlite3_stmt *st)
 static int bind_text(sqlite3_stmt *st, int i, const char *v)
 {
     return sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC) == SQLITE_OK ? PARLEY_OK
-                                                                         : PARLEY_ERR_STORE_BACKEND;
+                                                                       : PARLEY_ERR_STORE_BACKEND;
 }
 
 static int bind_blob(sqlite3_stmt *st, int i, const void *v, size_t n)
@@ -300,8 +300,7 @@ static int device_get(pstore *base, const char *user, uint32_t device_id, pstore
     return device_one(base, SQ_DEVICE_GET, user, device_id, NULL, out);
 }
 
-static int device_by_key(pstore *base, const uint8_t key[PSTORE_NOISE_KEY_LEN],
-                         pstore_device *out)
+static int device_by_key(pstore *base, const uint8_t key[PSTORE_NOISE_KEY_LEN], pstore_device *out)
 {
     return device_one(base, SQ_DEVICE_BY_KEY, NULL, 0, key, out);
 }
@@ -415,8 +414,8 @@ out:
     return rc;
 }
 
-static int devlist_get(pstore *base, const char *user, uint64_t *version, uint8_t *blob,
-                       size_t max, size_t *len)
+static int devlist_get(pstore *base, const char *user, uint64_t *version, uint8_t *blob, size_t max,
+                       size_t *len)
 {
     sq_conn *c = NULL;
     sqlite3_stmt *st = NULL;
@@ -467,8 +466,7 @@ out:
     return rc;
 }
 
-static int signed_prekey_get(pstore *base, const char *user, uint32_t device_id,
-                             pstore_prekey *out)
+static int signed_prekey_get(pstore *base, const char *user, uint32_t device_id, pstore_prekey *out)
 {
     sq_conn *c = NULL;
     sqlite3_stmt *st = NULL;
@@ -491,8 +489,7 @@ out:
     return rc;
 }
 
-static int count_stmt(sq_conn *c, sq_stmt_id id, const char *user, uint32_t device_id,
-                      int64_t *n)
+static int count_stmt(sq_conn *c, sq_stmt_id id, const char *user, uint32_t device_id, int64_t *n)
 {
     sqlite3_stmt *st = NULL;
     int rc;

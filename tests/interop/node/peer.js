@@ -186,7 +186,7 @@ const ops = {
     try {
       skdm = SignalClient.SenderKeyDistributionMessage.deserialize(bytes);
     } catch (e) {
-      return { error: 'invalid_message' };
+      return { error: errorName(e) };
     }
     await SignalClient.processSenderKeyDistributionMessage(sender, skdm, st);
     return {};
@@ -210,7 +210,8 @@ const ops = {
   },
 };
 
-// libsignal's errors, in the protocol's words.
+// libsignal's errors, in the protocol's words. Several arrive as generic
+// errors that only their message tells apart.
 function errorName(e) {
   if (e instanceof BadRequest) return 'bad_request';
   switch (e.code) {
@@ -222,8 +223,13 @@ function errorName(e) {
     case SignalClient.ErrorCode.InvalidSession:
       return 'no_session';
     default:
-      return 'invalid_message';
+      break;
   }
+  const text = String(e && e.message);
+  if (/missing sender key state|no sender key state/i.test(text)) return 'no_session';
+  if (/version was too old|legacy/i.test(text)) return 'legacy_version';
+  if (/invalid signature/i.test(text)) return 'invalid_signature';
+  return 'invalid_message';
 }
 
 async function handle(st, line) {

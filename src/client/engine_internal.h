@@ -1,0 +1,56 @@
+/* Shared by engine.c and messages.c: the client object and its helpers. */
+#ifndef PARLEY_CLIENT_ENGINE_INTERNAL_H
+#define PARLEY_CLIENT_ENGINE_INTERNAL_H
+
+#include "client/client_internal.h"
+
+struct parley_client {
+    pcl_store st;
+    parley_signal_store *sstore;
+    parley_signal *sig; /* NULL until registered or linked */
+    char user[PARLEY_CLIENT_ADDR_MAX];
+    uint32_t device;
+    char server[256];
+    uint8_t root[32];
+    pcl_net net;
+    int connected;
+    /* stanzas that arrived while waiting for an answer, handled next */
+    parley_stanza *queue[PCL_STANZA_QUEUE_MAX];
+    size_t q_head, q_len;
+    int last_code;
+    char last_reason[64];
+    void (*log)(void *arg, const char *line);
+    void *log_arg;
+    parley_client_event_cb cb;
+    void *cb_arg;
+};
+
+void pcl_log(parley_client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void pcl_emit(parley_client *c, parley_client_event_type type, const char *from, const char *peer,
+              const char *id, const char *text, uint64_t t);
+void pcl_new_id(char out[25]);
+PARLEY_MUST_CHECK int pcl_split_addr(const char *addr, char *user, size_t max, uint32_t *device);
+
+PARLEY_MUST_CHECK int pcl_attr_b64_set(parley_stanza *e, const char *name, const uint8_t *p, size_t n);
+PARLEY_MUST_CHECK int pcl_attr_b64_get(const parley_stanza *e, const char *name, uint8_t *out,
+                                       size_t max, size_t *len);
+PARLEY_MUST_CHECK int pcl_iq_new(parley_stanza **out, const char *type, const char *child,
+                                 parley_stanza **child_out, char id[25]);
+PARLEY_MUST_CHECK int pcl_iq(parley_client *c, parley_stanza *req, const char *id, parley_stanza **res);
+PARLEY_MUST_CHECK int pcl_wait_ack(parley_client *c, const char *id, parley_stanza **res);
+PARLEY_MUST_CHECK int pcl_connect(parley_client *c);
+void pcl_disconnect(parley_client *c);
+/* Rolls the store back and drops the Signal layer's session cache, which
+ * would otherwise run ahead of what the store kept. */
+void pcl_rollback(parley_client *c);
+PARLEY_MUST_CHECK int pcl_fetch_list(parley_client *c, const char *user, parley_device_list *l);
+PARLEY_MUST_CHECK int pcl_primary_key(parley_client *c, const char *user, uint8_t key[32], int *pending);
+
+/* messages.c */
+PARLEY_MUST_CHECK int pcl_handle(parley_client *c, parley_stanza *st);
+PARLEY_MUST_CHECK int pcl_flush_outbox(parley_client *c);
+PARLEY_MUST_CHECK int pcl_resign_list(parley_client *c);
+PARLEY_MUST_CHECK int pcl_resign_if_needed(parley_client *c);
+PARLEY_MUST_CHECK int pcl_upload_keys(parley_client *c, int first, unsigned prekeys);
+
+#endif

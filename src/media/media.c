@@ -1,0 +1,326 @@
+/*
+ * Streaming media encryption (DESIGN.md 3.6; format in docs/media.md).
+ *
+ * The construction follows the attachment scheme the large messengers
+ * use (HKDF-expanded media key, AES-256-CBC, HMAC-SHA256 over IV and
+ * ciphertext truncated to 10 bytes, SHA-256 of plaintext and blob), with
+ * parley's own HKDF info strings so that keys never collide with another
+ * network's.
+ */
+#include "parley/media.h"
+
+#include <string.h>
+#include <stdlib.h>
+
+#include "crypto/crypto.h"
+#include "util/safety.h"
+
+#define IV_LEN 16
+#define CIPHER_KEY_LEN 32
+#define MAC_KEY_LEN 32
+#define EXPANDED_LEN 112
+
+typedef struct {
+    uint8_t iv[IV_LEN];
+    uint8_t cipher_key[CIPHER_KEY_LEN];
+    uint8_t mac_key[MAC_KEY_LEN];
+} media_keys;
+
+const char *parley_media_info(parley_media_type type)
+{
+    switch (type) {
+    case PARLEY_MEDIA_IMAGE:
+        return "parley image keys";
+    case PARLEY_MEDIA_VIDEO:
+        return "parley video keys";
+    case PARLEY_MEDIA_AUDIO:
+        return "parley audio keys";
+    case PARLEY_MEDIA_DOCUMENT:
+    default:
+        return "parley document keys";
+    }
+}
+
+uint64_t parley_media_encrypted_size(uint64_t plain)
+{
+    return plain + (16 - plain % 16) + PARLEY_MEDIA_MAC_LEN;
+}
+
+int parley_media_key_generate(uint8_t key[PARLEY_MEDIA_KEY_LEN])
+{
+    return pc_random(key, PARLEY_MEDIA_KEY_LEN);
+}
+
+/* HKDF-SHA256(salt = none, ikm = media key, info) -> 112 bytes. */
+static int derive(media_keys *k, const uint8_t key[PARLEY_MEDIA_KEY_LEN], parley_media_type type)
+{
+    int rc;
+    uint8_t okm[EXPANDED_LEN];
+    const char *info = parley_media_info(type);
+    GUARD(pc_hkdf_sha256(okm, sizeof okm, NULL, 0, key, PARLEY_MEDIA_KEY_LEN,
+                         (const uint8_t *)info, strlen(info)));
+    memcpy(k->iv, okm, IV_LEN);
+    memcpy(k->cipher_key, okm + IV_LEN, CIPHER_KEY_LEN);
+    memcpy(k->mac_key, okm + IV_LEN + CIPHER_KEY_LEN, MAC_KEY_LEN);
+    rc = PARLEY_OK;
+out:
+    pc_wipe(okm, sizeof okm);
+    return rc;
+}
+
+/* ---- encryption ----------------------------------------------------------------- */
+
+struct parley_media_encryptor {
+    pc_cbc_stream *cbc;
+    pc_hmac_sha256_ctx mac;
+    pc_sha256_ctx plain_hash, blob_hash;
+    uint64_t plain_size, blob_size;
+    int finished;
+};
+
+int parley_media_encryptor_new(parley_media_encryptor **out,
+                               const uint8_t key[PARLEY_MEDIA_KEY_LEN], parley_media_type type)
+{
+    int rc;
+    media_keys k;
+    PARLEY_MISUSE(out != NULL && key != NULL);
+    parley_media_encryptor *e = calloc(1, sizeof *e);
+    ENSURE(e != NULL, PARLEY_ERR_NOMEM);
+    GUARD(derive(&k, key, type));
+    GUARD(pc_cbc_stream_new(&e->cbc, 1, k.cipher_key, k.iv));
+    GUARD(pc_hmac_sha256_init(&e->mac, k.mac_key, sizeof k.mac_key));
+    GUARD(pc_hmac_sha256_update(&e->mac, k.iv, sizeof k.iv));
+    GUARD(pc_sha256_init(&e->plain_hash));
+    GUARD(pc_sha256_init(&e->blob_hash));
+    *out = e;
+    e = NULL;
+    rc = PARLEY_OK;
+out:
+    pc_wipe(&k, sizeof k);
+    parley_media_encryptor_free(e);
+    return rc;
+}
+
+int parley_media_encryptor_update(parley_media_encryptor *e, const uint8_t *in, size_t n,
+                                  uint8_t *out, size_t out_max, size_t *out_len)
+{
+    int rc;
+    size_t l = 0;
+    PARLEY_MISUSE(e != NULL && out_len != NULL && (in != NULL || n == 0));
+    ENSURE(!e->finished, PARLEY_ERR_STATE);
+    ENSURE(out_max >= n + PARLEY_MEDIA_SLACK, PARLEY_ERR_BUFFER);
+    GUARD(pc_cbc_stream_update(e->cbc, out, out_max, &l, in, n));
+    GUARD(pc_sha256_update(&e->plain_hash, in, n));
+    GUARD(pc_hmac_sha256_update(&e->mac, out, l));
+    GUARD(pc_sha256_update(&e->blob_hash, out, l));
+    e->plain_size += n;
+    e->blob_size += l;
+    *out_len = l;
+    rc = PARLEY_OK;
+out:
+    return rc;
+}
+
+int parley_media_encryptor_final(parley_media_encryptor *e, uint8_t *out, size_t out_max,
+                                 size_t *out_len, parley_media_digest *digest)
+{
+    int rc;
+    size_t l = 0;
+    uint8_t mac[PC_SHA256_LEN];
+    PARLEY_MISUSE(e != NULL && out != NULL && out_len != NULL && digest != NULL);
+    ENSURE(!e->finished, PARLEY_ERR_STATE);
+    ENSURE(out_max >= PC_AES_BLOCK + PARLEY_MEDIA_MAC_LEN, PARLEY_ERR_BUFFER);
+    e->finished = 1;
+    GUARD(pc_cbc_stream_final(e->cbc, out, out_max, &l));
+    GUARD(pc_hmac_sha256_update(&e->mac, out, l));
+    GUARD(pc_hmac_sha256_final(&e->mac, mac));
+    memcpy(out + l, mac, PARLEY_MEDIA_MAC_LEN);
+    l += PARLEY_MEDIA_MAC_LEN;
+    GUARD(pc_sha256_update(&e->blob_hash, out, l));
+    GUARD(pc_sha256_final(&e->blob_hash, digest->encrypted_sha256));
+    GUARD(pc_sha256_final(&e->plain_hash, digest->plaintext_sha256));
+    e->blob_size += l;
+    digest->plaintext_size = e->plain_size;
+    digest->encrypted_size = e->blob_size;
+    *out_len = l;
+    rc = PARLEY_OK;
+out:
+    pc_wipe(mac, sizeof mac);
+    return rc;
+}
+
+void parley_media_encryptor_free(parley_media_encryptor *e)
+{
+    if (e == NULL)
+        return;
+    pc_cbc_stream_free(e->cbc);
+    pc_wipe(e, sizeof *e);
+    free(e);
+}
+
+/* ---- decryption ----------------------------------------------------------------- */
+
+struct parley_media_decryptor {
+    pc_cbc_stream *cbc;
+    pc_hmac_sha256_ctx mac;
+    pc_sha256_ctx plain_hash, blob_hash;
+    /* The last 10 bytes seen: they are the MAC if the blob ends here. */
+    uint8_t tail[PARLEY_MEDIA_MAC_LEN];
+    size_t tail_len;
+    uint64_t cipher_size, plain_size, blob_limit;
+    uint8_t expect_blob[PC_SHA256_LEN], expect_plain[PC_SHA256_LEN];
+    int check_blob, check_plain, failed, finished;
+};
+
+int parley_media_decryptor_new(parley_media_decryptor **out,
+                               const uint8_t key[PARLEY_MEDIA_KEY_LEN], parley_media_type type,
+                               const uint8_t *expect_encrypted_sha256,
+                               const uint8_t *expect_plaintext_sha256, uint64_t plain_size)
+{
+    int rc;
+    media_keys k;
+    PARLEY_MISUSE(out != NULL && key != NULL);
+    parley_media_decryptor *d = calloc(1, sizeof *d);
+    ENSURE(d != NULL, PARLEY_ERR_NOMEM);
+    GUARD(derive(&k, key, type));
+    GUARD(pc_cbc_stream_new(&d->cbc, 0, k.cipher_key, k.iv));
+    GUARD(pc_hmac_sha256_init(&d->mac, k.mac_key, sizeof k.mac_key));
+    GUARD(pc_hmac_sha256_update(&d->mac, k.iv, sizeof k.iv));
+    GUARD(pc_sha256_init(&d->plain_hash));
+    GUARD(pc_sha256_init(&d->blob_hash));
+    if (expect_encrypted_sha256 != NULL) {
+        memcpy(d->expect_blob, expect_encrypted_sha256, PC_SHA256_LEN);
+        d->check_blob = 1;
+    }
+    if (expect_plaintext_sha256 != NULL) {
+        memcpy(d->expect_plain, expect_plaintext_sha256, PC_SHA256_LEN);
+        d->check_plain = 1;
+    }
+    d->plain_size = plain_size;
+    d->blob_limit = plain_size == PARLEY_MEDIA_SIZE_UNKNOWN
+                        ? UINT64_MAX
+                        : parley_media_encrypted_size(plain_size);
+    *out = d;
+    d = NULL;
+    rc = PARLEY_OK;
+out:
+    pc_wipe(&k, sizeof k);
+    parley_media_decryptor_free(d);
+    return rc;
+}
+
+/* Ciphertext bytes known not to be part of the MAC: authenticate, hash and
+ * decrypt them. */
+static int absorb(parley_media_decryptor *d, const uint8_t *ct, size_t n, uint8_t *out,
+                  size_t out_max, size_t *written)
+{
+    int rc;
+    size_t l = 0;
+    if (n == 0)
+        return PARLEY_OK;
+    GUARD(pc_hmac_sha256_update(&d->mac, ct, n));
+    GUARD(pc_sha256_update(&d->blob_hash, ct, n));
+    GUARD(pc_cbc_stream_update(d->cbc, out + *written, out_max - *written, &l, ct, n));
+    GUARD(pc_sha256_update(&d->plain_hash, out + *written, l));
+    d->cipher_size += n;
+    *written += l;
+    rc = PARLEY_OK;
+out:
+    return rc;
+}
+
+int parley_media_decryptor_update(parley_media_decryptor *d, const uint8_t *in, size_t n,
+                                  uint8_t *out, size_t out_max, size_t *out_len)
+{
+    int rc;
+    size_t written = 0;
+    PARLEY_MISUSE(d != NULL && out_len != NULL && (in != NULL || n == 0));
+    *out_len = 0;
+    ENSURE(!d->finished && !d->failed, PARLEY_ERR_STATE);
+    ENSURE(out_max >= n + PARLEY_MEDIA_SLACK, PARLEY_ERR_BUFFER);
+    /* An extended blob is refused as soon as it is longer than announced. */
+    ENSURE(d->cipher_size + d->tail_len + n >= d->cipher_size &&
+               d->cipher_size + d->tail_len + n <= d->blob_limit,
+           PARLEY_ERR_INVALID_MAC);
+    if (n >= PARLEY_MEDIA_MAC_LEN) {
+        GUARD(absorb(d, d->tail, d->tail_len, out, out_max, &written));
+        GUARD(absorb(d, in, n - PARLEY_MEDIA_MAC_LEN, out, out_max, &written));
+        memcpy(d->tail, in + n - PARLEY_MEDIA_MAC_LEN, PARLEY_MEDIA_MAC_LEN);
+        d->tail_len = PARLEY_MEDIA_MAC_LEN;
+    } else if (d->tail_len + n <= PARLEY_MEDIA_MAC_LEN) {
+        if (n > 0)
+            memcpy(d->tail + d->tail_len, in, n);
+        d->tail_len += n;
+    } else {
+        size_t drop = d->tail_len + n - PARLEY_MEDIA_MAC_LEN;
+        GUARD(absorb(d, d->tail, drop, out, out_max, &written));
+        memmove(d->tail, d->tail + drop, d->tail_len - drop);
+        memcpy(d->tail + d->tail_len - drop, in, n);
+        d->tail_len = PARLEY_MEDIA_MAC_LEN;
+    }
+    *out_len = written;
+    rc = PARLEY_OK;
+out:
+    if (rc < 0 && rc != PARLEY_ERR_BUFFER && rc != PARLEY_ERR_STATE)
+        d->failed = 1;
+    return rc;
+}
+
+int parley_media_decryptor_final(parley_media_decryptor *d, uint8_t *out, size_t out_max,
+                                 size_t *out_len, parley_media_digest *digest)
+{
+    int rc;
+    size_t l = 0;
+    uint8_t mac[PC_SHA256_LEN], blob_sha[PC_SHA256_LEN], plain_sha[PC_SHA256_LEN];
+    uint8_t last[PC_AES_BLOCK];
+    PARLEY_MISUSE(d != NULL && out != NULL && out_len != NULL);
+    *out_len = 0;
+    ENSURE(!d->finished && !d->failed, PARLEY_ERR_STATE);
+    ENSURE(out_max >= PC_AES_BLOCK, PARLEY_ERR_BUFFER);
+    d->finished = 1;
+    /* Truncated: no room for a MAC and at least one whole block. */
+    ENSURE(d->tail_len == PARLEY_MEDIA_MAC_LEN && d->cipher_size >= PC_AES_BLOCK &&
+               d->cipher_size % PC_AES_BLOCK == 0,
+           PARLEY_ERR_INVALID_MAC);
+    ENSURE(d->blob_limit == UINT64_MAX ||
+               d->cipher_size + PARLEY_MEDIA_MAC_LEN == d->blob_limit,
+           PARLEY_ERR_INVALID_MAC);
+    GUARD(pc_hmac_sha256_final(&d->mac, mac));
+    ENSURE(pc_ct_eq(mac, d->tail, PARLEY_MEDIA_MAC_LEN), PARLEY_ERR_INVALID_MAC);
+    GUARD(pc_sha256_update(&d->blob_hash, d->tail, PARLEY_MEDIA_MAC_LEN));
+    GUARD(pc_sha256_final(&d->blob_hash, blob_sha));
+    ENSURE(!d->check_blob || pc_ct_eq(blob_sha, d->expect_blob, PC_SHA256_LEN),
+           PARLEY_ERR_INVALID_MAC);
+    /* Padding is authenticated by now; a bad one means a bad sender. */
+    rc = pc_cbc_stream_final(d->cbc, last, sizeof last, &l);
+    ENSURE(rc == PARLEY_OK, PARLEY_ERR_INVALID_MAC);
+    GUARD(pc_sha256_update(&d->plain_hash, last, l));
+    GUARD(pc_sha256_final(&d->plain_hash, plain_sha));
+    ENSURE(!d->check_plain || pc_ct_eq(plain_sha, d->expect_plain, PC_SHA256_LEN),
+           PARLEY_ERR_INVALID_MAC);
+    uint64_t plain = d->cipher_size - PC_AES_BLOCK + l;
+    ENSURE(d->plain_size == PARLEY_MEDIA_SIZE_UNKNOWN || plain == d->plain_size,
+           PARLEY_ERR_INVALID_MAC);
+    memcpy(out, last, l);
+    *out_len = l;
+    if (digest != NULL) {
+        memcpy(digest->encrypted_sha256, blob_sha, PC_SHA256_LEN);
+        memcpy(digest->plaintext_sha256, plain_sha, PC_SHA256_LEN);
+        digest->plaintext_size = plain;
+        digest->encrypted_size = d->cipher_size + PARLEY_MEDIA_MAC_LEN;
+    }
+    rc = PARLEY_OK;
+out:
+    pc_wipe(mac, sizeof mac);
+    pc_wipe(last, sizeof last);
+    return rc;
+}
+
+void parley_media_decryptor_free(parley_media_decryptor *d)
+{
+    if (d == NULL)
+        return;
+    pc_cbc_stream_free(d->cbc);
+    pc_wipe(d, sizeof *d);
+    free(d);
+}

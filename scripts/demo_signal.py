@@ -83,7 +83,7 @@ kind, ct, _ = msgs[0]
 bob.p.stdin.write(json.dumps(dict(op="decrypt", peer="alice", device=1, type=kind,
                                   ciphertext=ct)) + "\n")
 bob.p.stdin.flush()
-print(f"  bob   | replay of message 1: {json.loads(bob.p.stdout.readline())['error']}")
+say("bob", f"replay of message 1 refused: {json.loads(bob.p.stdout.readline())['error']}")
 
 print("== Bob's process is killed and restarted from its store")
 bob.kill()

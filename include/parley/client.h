@@ -30,10 +30,10 @@
 extern "C" {
 #endif
 
-#define PARLEY_CLIENT_ADDR_MAX 256   /* bytes of "local@domain/N" */
-#define PARLEY_CLIENT_ID_MAX 64      /* bytes of a stanza or message id */
+#define PARLEY_CLIENT_ADDR_MAX     256 /* bytes of "local@domain/N" */
+#define PARLEY_CLIENT_ID_MAX       64  /* bytes of a stanza or message id */
 #define PARLEY_CLIENT_PREKEY_BATCH 100
-#define PARLEY_CLIENT_VERSION "parley/0.1"
+#define PARLEY_CLIENT_VERSION      "parley/0.1"
 
 typedef struct parley_client parley_client;
 
@@ -50,6 +50,10 @@ uint32_t parley_client_device(const parley_client *c);
 
 /* The last refusal from the server: its numeric code (HTTP-like) and reason. */
 void parley_client_last_error(const parley_client *c, int *code, const char **reason);
+
+/* One-time prekeys made at register/link (default and maximum
+ * PARLEY_CLIENT_PREKEY_BATCH; fewer lets tests reach the last resort). */
+void parley_client_set_prekey_batch(parley_client *c, unsigned n);
 
 /* Quiet by default; a stream receives one line per connection event. */
 void parley_client_set_log(parley_client *c, void (*log)(void *arg, const char *line), void *arg);

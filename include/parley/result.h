@@ -106,6 +106,21 @@ enum parley_result {
     PARLEY_ERR_CLIENT_NOT_REGISTERED = -701, /* the local store has no account yet */
     PARLEY_ERR_CLIENT_DEVICES = -702,      /* a device list is missing, unsigned or badly signed */
     PARLEY_ERR_CLIENT_CLOSED = -703,       /* the server closed the connection */
+
+    /* interop (attestations, provider HTTP): -900 .. -999 */
+    PARLEY_ERR_ATTEST_SIGNATURE = -900,    /* the provider's signature does not verify */
+    PARLEY_ERR_ATTEST_UNKNOWN_KEY = -901,  /* no active attestation key with this id */
+    PARLEY_ERR_ATTEST_PROVIDER = -902,     /* issued by another provider than the one expected */
+    PARLEY_ERR_ATTEST_DOMAIN = -903,       /* the user's domain is not one of the provider's */
+    PARLEY_ERR_ATTEST_EXPIRED = -904,      /* past its expiry */
+    PARLEY_ERR_ATTEST_NOT_YET_VALID = -905, /* issued in the future */
+    PARLEY_ERR_ATTEST_KEY_MISMATCH = -906, /* static or identity key not the one presented */
+    PARLEY_ERR_ATTEST_LIFETIME = -907,     /* valid for longer than the gatekeeper accepts */
+    PARLEY_ERR_HTTP_SIGNATURE = -910,      /* a signed HTTP request does not verify */
+    PARLEY_ERR_HTTP_STALE = -911,          /* its timestamp is outside the window */
+    PARLEY_ERR_HTTP_REPLAY = -912,         /* its signature was seen before */
+    PARLEY_ERR_HTTP_STATUS = -913,         /* the peer answered with a failure status */
+    PARLEY_ERR_HTTP_CIRCUIT_OPEN = -914,   /* the provider's circuit breaker is open */
 };
 
 /* A short, stable, lower_snake_case name for a result code ("invalid_mac"). */

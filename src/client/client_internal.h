@@ -16,16 +16,18 @@
 
 /* Limits of the engine (all in one place). */
 enum {
-    PCL_STANZA_QUEUE_MAX = 4096,      /* stanzas held back while waiting for an answer */
-    PCL_IQ_TIMEOUT_MS = 15000,        /* an answer to an iq or a message */
-    PCL_CONNECT_TIMEOUT_MS = 10000,   /* TCP connect plus Noise handshake */
-    PCL_SEND_RETRIES = 3,             /* 409 refresh-and-retry rounds */
+    PCL_STANZA_QUEUE_MAX = 256,     /* stanzas held back while waiting for an answer (<= 16 MiB) */
+    PCL_IQ_TIMEOUT_MS = 15000,      /* an answer to an iq or a message */
+    PCL_CONNECT_TIMEOUT_MS = 10000, /* TCP connect plus Noise handshake */
+    PCL_SEND_RETRIES = 3,           /* 409 refresh-and-retry rounds */
     PCL_BACKOFF_MIN_MS = 500,
     PCL_BACKOFF_MAX_MS = 30000,
-    PCL_CONTENT_MAX = 49152 + 16,     /* padded content */
+    PCL_CONTENT_MAX = 49152 + 16, /* padded content */
     PCL_LOCAL_KEY_LEN = 32,
     PCL_PREKEY_LOW = 10,
     PCL_CODE_MAX = 128,
+    PCL_SIGNED_PREKEY_AGE_S = 7 * 24 * 3600, /* rotate the signed prekey weekly */
+    PCL_LIST_TTL_MS = 3600 * 1000, /* reuse a fetched device list this long (409 corrects it) */
 };
 
 /* ---- store.c ---- */
@@ -42,7 +44,8 @@ PARLEY_MUST_CHECK int pcl_store_commit(pcl_store *s);
 void pcl_store_rollback(pcl_store *s);
 PARLEY_MUST_CHECK int pcl_store_exec(pcl_store *s, const char *sql);
 /* config: small named values */
-PARLEY_MUST_CHECK int pcl_cfg_get(pcl_store *s, const char *k, uint8_t *out, size_t max, size_t *len);
+PARLEY_MUST_CHECK int pcl_cfg_get(pcl_store *s, const char *k, uint8_t *out, size_t max,
+                                  size_t *len);
 PARLEY_MUST_CHECK int pcl_cfg_set(pcl_store *s, const char *k, const void *v, size_t len);
 PARLEY_MUST_CHECK int pcl_cfg_get_str(pcl_store *s, const char *k, char *out, size_t max);
 PARLEY_MUST_CHECK int pcl_cfg_get_u32(pcl_store *s, const char *k, uint32_t *v);
@@ -67,8 +70,8 @@ void pcl_net_close(pcl_net *n);
 PARLEY_MUST_CHECK int pcl_net_send(pcl_net *n, const parley_stanza *st);
 /* Next stanza, PARLEY_ERR_TIMEOUT after timeout_ms (<0: wait forever). */
 PARLEY_MUST_CHECK int pcl_net_recv(pcl_net *n, int timeout_ms, parley_stanza **out);
-uint64_t pcl_now_ms(void);      /* wall clock, Unix ms */
-uint64_t pcl_mono_ms(void);     /* monotonic */
+uint64_t pcl_now_ms(void);  /* wall clock, Unix ms */
+uint64_t pcl_mono_ms(void); /* monotonic */
 
 /* ---- devlist.c ---- */
 #define PCL_DEVLIST_MAGIC "parley-devices-v1"

@@ -43,8 +43,8 @@ out:
     return rc;
 }
 
-int parley_device_list_verify(parley_device_list *l, const char *user, const uint8_t *data, size_t len,
-                              const uint8_t *sig)
+int parley_device_list_verify(parley_device_list *l, const char *user, const uint8_t *data,
+                              size_t len, const uint8_t *sig)
 {
     preader r;
     const uint8_t *magic, *name;

@@ -84,7 +84,8 @@ out:
     return rc;
 }
 
-int pcl_attr_b64_get(const parley_stanza *e, const char *name, uint8_t *out, size_t max, size_t *len)
+int pcl_attr_b64_get(const parley_stanza *e, const char *name, uint8_t *out, size_t max,
+                     size_t *len)
 {
     parley_stanza *tmp = NULL;
     const char *v = parley_stanza_attr(e, name);
@@ -166,6 +167,11 @@ void parley_client_last_error(const parley_client *c, int *code, const char **re
         *reason = c->last_reason;
 }
 
+void parley_client_set_prekey_batch(parley_client *c, unsigned n)
+{
+    c->prekey_batch = n > PARLEY_CLIENT_PREKEY_BATCH ? PARLEY_CLIENT_PREKEY_BATCH : n;
+}
+
 void parley_client_set_log(parley_client *c, void (*log)(void *arg, const char *line), void *arg)
 {
     c->log = log;
@@ -242,7 +248,9 @@ static int connect_as(parley_client *c, const char *kind, const char *code)
     ENSURE(c->server[0] != 0, PARLEY_ERR_CLIENT_NOT_REGISTERED);
     GUARD(pcl_cfg_get(&c->st, "noise_priv", priv, sizeof priv, &n));
     ENSURE(n == 32, PARLEY_ERR_STORE_CORRUPT);
-    if (pcl_cfg_get(&c->st, "server_static", server_static, sizeof server_static, &n) == PARLEY_OK && n == 32)
+    if (pcl_cfg_get(&c->st, "server_static", server_static, sizeof server_static, &n) ==
+            PARLEY_OK &&
+        n == 32)
         have_static = 1;
     GUARD(parley_stanza_new(&login, kind));
     GUARD(parley_stanza_set_attr(login, "user", c->user));
@@ -299,6 +307,19 @@ out:
     parley_stanza_free(ans);
     free(payload);
     return rc;
+}
+
+/* Handles the acks that arrived while waiting for something else (so the
+ * outbox forgets acknowledged receipts); anything else is left to the
+ * server, which delivers it again at the next login. */
+void pcl_drain_acks(parley_client *c)
+{
+    parley_stanza *st;
+    while ((st = queue_pop(c)) != NULL) {
+        if (parley_stanza_is(st, "ack") && pcl_handle(c, st) != PARLEY_OK)
+            pcl_log(c, "could not record an ack");
+        parley_stanza_free(st);
+    }
 }
 
 int pcl_connect(parley_client *c)
@@ -412,6 +433,7 @@ static int setup_identity(parley_client *c, const char *server, const uint8_t ro
         GUARD(parley_signal_create(&c->sig, c->sstore));
         GUARD(parley_signal_new_signed_prekey(c->sig, 1, pcl_now_ms()));
         GUARD(pcl_cfg_set_u32(&c->st, "signed_id", 1));
+        GUARD(pcl_cfg_set_u32(&c->st, "signed_t", (uint32_t)(pcl_now_ms() / 1000)));
         GUARD(pc_x25519_keygen(pub, priv));
         GUARD(pcl_cfg_set(&c->st, "noise_priv", priv, 32));
     }
@@ -500,8 +522,8 @@ int pcl_primary_key(parley_client *c, const char *user, uint8_t key[32], int *pe
         parley_signal_identity_key(c->sig, k33);
         return parley_key_decode(key, k33, 33);
     }
-    ENSURE(sqlite3_prepare_v2(c->st.db, "SELECT trusted, pending FROM contacts WHERE user=?", -1, &st,
-                              NULL) == SQLITE_OK,
+    ENSURE(sqlite3_prepare_v2(c->st.db, "SELECT trusted, pending FROM contacts WHERE user=?", -1,
+                              &st, NULL) == SQLITE_OK,
            PARLEY_ERR_STORE);
     sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
     ENSURE(sqlite3_step(st) == SQLITE_ROW, PARLEY_ERR_NOT_FOUND);
@@ -522,8 +544,8 @@ static int check_primary(parley_client *c, const char *user, const uint8_t prima
     sqlite3_stmt *st = NULL;
     int rc = pcl_primary_key(c, user, trusted, &pending);
     if (rc == PARLEY_ERR_NOT_FOUND) {
-        ENSURE(sqlite3_prepare_v2(c->st.db, "INSERT INTO contacts(user, trusted) VALUES(?,?)", -1, &st,
-                                  NULL) == SQLITE_OK,
+        ENSURE(sqlite3_prepare_v2(c->st.db, "INSERT INTO contacts(user, trusted) VALUES(?,?)", -1,
+                                  &st, NULL) == SQLITE_OK,
                PARLEY_ERR_STORE);
         sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
         sqlite3_bind_blob(st, 2, primary, 32, SQLITE_STATIC);
@@ -538,8 +560,8 @@ static int check_primary(parley_client *c, const char *user, const uint8_t prima
     }
     /* Changed: remember it and block until the user accepts (verify). */
     ENSURE(strcmp(user, c->user) != 0 || c->device != 1, PARLEY_ERR_CLIENT_DEVICES);
-    ENSURE(sqlite3_prepare_v2(c->st.db, "UPDATE contacts SET pending=?, verified=0 WHERE user=?", -1, &st,
-                              NULL) == SQLITE_OK,
+    ENSURE(sqlite3_prepare_v2(c->st.db, "UPDATE contacts SET pending=?, verified=0 WHERE user=?",
+                              -1, &st, NULL) == SQLITE_OK,
            PARLEY_ERR_STORE);
     sqlite3_bind_blob(st, 1, primary, 32, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, user, -1, SQLITE_STATIC);
@@ -562,19 +584,21 @@ static int apply_list(parley_client *c, const char *user, const parley_device_li
     int rc;
     GUARD(pcl_store_begin(&c->st));
     ENSURE(sqlite3_prepare_v2(c->st.db,
-                              "INSERT OR REPLACE INTO device_lists(user, version, list, sig) VALUES(?,?,?,?)",
+                              "INSERT OR REPLACE INTO device_lists(user, version, list, sig, "
+                              "fetched) VALUES(?,?,?,?,?)",
                               -1, &st, NULL) == SQLITE_OK,
            PARLEY_ERR_STORE);
     sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, l->version);
     sqlite3_bind_blob(st, 3, raw, (int)raw_len, SQLITE_STATIC);
     sqlite3_bind_blob(st, 4, sig, 64, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, (sqlite3_int64)pcl_now_ms());
     ENSURE(sqlite3_step(st) == SQLITE_DONE, PARLEY_ERR_STORE);
     sqlite3_finalize(st);
     st = NULL;
     /* Mark devices whose key changed; drop those no longer listed. */
-    ENSURE(sqlite3_prepare_v2(c->st.db, "UPDATE devices SET device=-device WHERE user=?", -1, &st, NULL) ==
-               SQLITE_OK,
+    ENSURE(sqlite3_prepare_v2(c->st.db, "UPDATE devices SET device=-device WHERE user=?", -1, &st,
+                              NULL) == SQLITE_OK,
            PARLEY_ERR_STORE);
     sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
     ENSURE(sqlite3_step(st) == SQLITE_DONE, PARLEY_ERR_STORE);
@@ -585,7 +609,8 @@ static int apply_list(parley_client *c, const char *user, const parley_device_li
         ENSURE(sqlite3_prepare_v2(
                    c->st.db,
                    "INSERT INTO devices(user, device, identity, fresh) VALUES(?1, ?2, ?3,"
-                   " COALESCE((SELECT identity != ?3 OR fresh FROM devices WHERE user=?1 AND device=-?2), 0))",
+                   " COALESCE((SELECT identity != ?3 OR fresh FROM devices WHERE user=?1 AND "
+                   "device=-?2), 0))",
                    -1, &st, NULL) == SQLITE_OK,
                PARLEY_ERR_STORE);
         sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
@@ -598,8 +623,8 @@ static int apply_list(parley_client *c, const char *user, const parley_device_li
         if (!(strcmp(user, c->user) == 0 && l->ids[i] == c->device))
             GUARD(parley_signal_trust(c->sig, addr, l->keys[i]));
     }
-    ENSURE(sqlite3_prepare_v2(c->st.db, "DELETE FROM devices WHERE user=? AND device<0", -1, &st, NULL) ==
-               SQLITE_OK,
+    ENSURE(sqlite3_prepare_v2(c->st.db, "DELETE FROM devices WHERE user=? AND device<0", -1, &st,
+                              NULL) == SQLITE_OK,
            PARLEY_ERR_STORE);
     sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
     ENSURE(sqlite3_step(st) == SQLITE_DONE, PARLEY_ERR_STORE);
@@ -617,8 +642,8 @@ static int stored_version(parley_client *c, const char *user, uint32_t *version)
     sqlite3_stmt *st = NULL;
     int rc;
     *version = 0;
-    ENSURE(sqlite3_prepare_v2(c->st.db, "SELECT version FROM device_lists WHERE user=?", -1, &st, NULL) ==
-               SQLITE_OK,
+    ENSURE(sqlite3_prepare_v2(c->st.db, "SELECT version FROM device_lists WHERE user=?", -1, &st,
+                              NULL) == SQLITE_OK,
            PARLEY_ERR_STORE);
     sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
     if (sqlite3_step(st) == SQLITE_ROW)
@@ -666,6 +691,39 @@ int pcl_fetch_list(parley_client *c, const char *user, parley_device_list *l)
 out:
     parley_stanza_free(iq);
     parley_stanza_free(res);
+    return rc;
+}
+
+/*
+ * The list fetched within the last PCL_LIST_TTL_MS, verified again; the
+ * server's 409 corrects a list that went stale in the meantime (as
+ * Signal's clients do). PARLEY_ERR_NOT_FOUND when there is none to use.
+ */
+int pcl_cached_list(parley_client *c, const char *user, parley_device_list *l)
+{
+    sqlite3_stmt *st = NULL;
+    uint8_t primary[32], trusted[32];
+    int pending = 0, rc;
+    ENSURE(sqlite3_prepare_v2(c->st.db, "SELECT list, sig, fetched FROM device_lists WHERE user=?",
+                              -1, &st, NULL) == SQLITE_OK,
+           PARLEY_ERR_STORE);
+    sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
+    ENSURE(sqlite3_step(st) == SQLITE_ROW, PARLEY_ERR_NOT_FOUND);
+    ENSURE((uint64_t)sqlite3_column_int64(st, 2) + PCL_LIST_TTL_MS > pcl_now_ms(),
+           PARLEY_ERR_NOT_FOUND);
+    ENSURE(sqlite3_column_bytes(st, 1) == 64, PARLEY_ERR_STORE_CORRUPT);
+    GUARD(parley_device_list_verify(l, user, sqlite3_column_blob(st, 0),
+                                    (size_t)sqlite3_column_bytes(st, 0),
+                                    sqlite3_column_blob(st, 1)));
+    GUARD(pcl_primary_key(c, user, trusted, &pending));
+    ENSURE(!pending, PARLEY_ERR_UNTRUSTED_IDENTITY);
+    for (size_t i = 0; i < l->count; i++)
+        if (l->ids[i] == 1)
+            GUARD(parley_key_decode(primary, l->keys[i], 33));
+    ENSURE(pc_ct_eq(primary, trusted, 32), PARLEY_ERR_NOT_FOUND);
+    rc = PARLEY_OK;
+out:
+    sqlite3_finalize(st);
     return rc;
 }
 
@@ -773,11 +831,12 @@ int parley_client_safety_number(parley_client *c, const char *contact, char disp
     }
     GUARD(rc);
     if (*pending) {
-        ENSURE(sqlite3_prepare_v2(c->st.db, "SELECT pending FROM contacts WHERE user=?", -1, &st, NULL) ==
-                   SQLITE_OK,
+        ENSURE(sqlite3_prepare_v2(c->st.db, "SELECT pending FROM contacts WHERE user=?", -1, &st,
+                                  NULL) == SQLITE_OK,
                PARLEY_ERR_STORE);
         sqlite3_bind_text(st, 1, contact, -1, SQLITE_STATIC);
-        ENSURE(sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 0) == 32, PARLEY_ERR_STORE);
+        ENSURE(sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 0) == 32,
+               PARLEY_ERR_STORE);
         memcpy(theirs, sqlite3_column_blob(st, 0), 32);
     }
     rc = pcl_primary_key(c, c->user, mine, &my_pending);
@@ -788,8 +847,8 @@ int parley_client_safety_number(parley_client *c, const char *contact, char disp
     }
     GUARD(rc);
     GUARD(parley_fingerprint_compute(display, scannable, scannable_len, (const uint8_t *)c->user,
-                                     strlen(c->user), mine, (const uint8_t *)contact, strlen(contact),
-                                     theirs));
+                                     strlen(c->user), mine, (const uint8_t *)contact,
+                                     strlen(contact), theirs));
     rc = PARLEY_OK;
 out:
     sqlite3_finalize(st);
@@ -801,18 +860,20 @@ int parley_client_verify(parley_client *c, const char *contact)
     sqlite3_stmt *st = NULL;
     int rc;
     ENSURE(strcmp(contact, c->user) != 0, PARLEY_ERR_INVALID_ARG);
-    ENSURE(sqlite3_prepare_v2(c->st.db,
-                              "UPDATE contacts SET trusted=COALESCE(pending, trusted), pending=NULL,"
-                              " verified=1 WHERE user=?",
-                              -1, &st, NULL) == SQLITE_OK,
-           PARLEY_ERR_STORE);
+    ENSURE(
+        sqlite3_prepare_v2(c->st.db,
+                           "UPDATE contacts SET trusted=COALESCE(pending, trusted), pending=NULL,"
+                           " verified=1 WHERE user=?",
+                           -1, &st, NULL) == SQLITE_OK,
+        PARLEY_ERR_STORE);
     sqlite3_bind_text(st, 1, contact, -1, SQLITE_STATIC);
     ENSURE(sqlite3_step(st) == SQLITE_DONE, PARLEY_ERR_STORE);
     ENSURE(sqlite3_changes(c->st.db) == 1, PARLEY_ERR_NOT_FOUND);
     /* A new primary restarts the version count: forget the old list. */
     sqlite3_finalize(st);
     st = NULL;
-    ENSURE(sqlite3_prepare_v2(c->st.db, "DELETE FROM device_lists WHERE user=?", -1, &st, NULL) == SQLITE_OK,
+    ENSURE(sqlite3_prepare_v2(c->st.db, "DELETE FROM device_lists WHERE user=?", -1, &st, NULL) ==
+               SQLITE_OK,
            PARLEY_ERR_STORE);
     sqlite3_bind_text(st, 1, contact, -1, SQLITE_STATIC);
     ENSURE(sqlite3_step(st) == SQLITE_DONE, PARLEY_ERR_STORE);
@@ -845,12 +906,19 @@ int parley_client_receive(parley_client *c, int idle_ms, parley_client_event_cb 
     int rc = PARLEY_OK;
     c->cb = cb;
     c->cb_arg = arg;
+    if (c->sig && c->device != 0)
+        GUARD(pcl_replay_unshown(c));
     while (!(stop && *stop)) {
         rc = pcl_connect(c);
         if (rc == PARLEY_OK)
             rc = pcl_flush_outbox(c);
+        if (rc == PARLEY_OK)
+            rc = pcl_rotate_signed_if_due(c);
+        if (rc == PARLEY_OK && idle_ms < 0)
+            rc = pcl_subscribe_contacts(c);
         if (rc != PARLEY_OK) {
-            if (idle_ms >= 0 || rc == PARLEY_ERR_CLIENT_REFUSED || rc == PARLEY_ERR_CLIENT_NOT_REGISTERED)
+            if (idle_ms >= 0 || rc == PARLEY_ERR_CLIENT_REFUSED ||
+                rc == PARLEY_ERR_CLIENT_NOT_REGISTERED)
                 goto out;
             pcl_disconnect(c);
             pcl_log(c, "connect failed (%s); retrying", parley_strerror(rc));
@@ -896,7 +964,8 @@ int parley_client_receive(parley_client *c, int idle_ms, parley_client_event_cb 
             rc = PARLEY_OK;
         }
         pcl_disconnect(c);
-        pcl_emit(c, PARLEY_CLIENT_EV_DISCONNECTED, NULL, NULL, NULL, parley_strerror(rc), pcl_now_ms());
+        pcl_emit(c, PARLEY_CLIENT_EV_DISCONNECTED, NULL, NULL, NULL, parley_strerror(rc),
+                 pcl_now_ms());
         if (idle_ms >= 0)
             goto out;
         if (!(stop && *stop))

@@ -21,6 +21,7 @@ struct parley_client {
     char last_reason[64];
     void (*log)(void *arg, const char *line);
     void *log_arg;
+    unsigned prekey_batch;
     parley_client_event_cb cb;
     void *cb_arg;
 };
@@ -31,26 +32,34 @@ void pcl_emit(parley_client *c, parley_client_event_type type, const char *from,
 void pcl_new_id(char out[25]);
 PARLEY_MUST_CHECK int pcl_split_addr(const char *addr, char *user, size_t max, uint32_t *device);
 
-PARLEY_MUST_CHECK int pcl_attr_b64_set(parley_stanza *e, const char *name, const uint8_t *p, size_t n);
+PARLEY_MUST_CHECK int pcl_attr_b64_set(parley_stanza *e, const char *name, const uint8_t *p,
+                                       size_t n);
 PARLEY_MUST_CHECK int pcl_attr_b64_get(const parley_stanza *e, const char *name, uint8_t *out,
                                        size_t max, size_t *len);
 PARLEY_MUST_CHECK int pcl_iq_new(parley_stanza **out, const char *type, const char *child,
                                  parley_stanza **child_out, char id[25]);
-PARLEY_MUST_CHECK int pcl_iq(parley_client *c, parley_stanza *req, const char *id, parley_stanza **res);
+PARLEY_MUST_CHECK int pcl_iq(parley_client *c, parley_stanza *req, const char *id,
+                             parley_stanza **res);
 PARLEY_MUST_CHECK int pcl_wait_ack(parley_client *c, const char *id, parley_stanza **res);
 PARLEY_MUST_CHECK int pcl_connect(parley_client *c);
 void pcl_disconnect(parley_client *c);
+void pcl_drain_acks(parley_client *c);
 /* Rolls the store back and drops the Signal layer's session cache, which
  * would otherwise run ahead of what the store kept. */
 void pcl_rollback(parley_client *c);
+PARLEY_MUST_CHECK int pcl_cached_list(parley_client *c, const char *user, parley_device_list *l);
 PARLEY_MUST_CHECK int pcl_fetch_list(parley_client *c, const char *user, parley_device_list *l);
-PARLEY_MUST_CHECK int pcl_primary_key(parley_client *c, const char *user, uint8_t key[32], int *pending);
+PARLEY_MUST_CHECK int pcl_primary_key(parley_client *c, const char *user, uint8_t key[32],
+                                      int *pending);
 
 /* messages.c */
 PARLEY_MUST_CHECK int pcl_handle(parley_client *c, parley_stanza *st);
 PARLEY_MUST_CHECK int pcl_flush_outbox(parley_client *c);
+PARLEY_MUST_CHECK int pcl_replay_unshown(parley_client *c);
 PARLEY_MUST_CHECK int pcl_resign_list(parley_client *c);
 PARLEY_MUST_CHECK int pcl_resign_if_needed(parley_client *c);
+PARLEY_MUST_CHECK int pcl_rotate_signed_if_due(parley_client *c);
+PARLEY_MUST_CHECK int pcl_subscribe_contacts(parley_client *c);
 PARLEY_MUST_CHECK int pcl_upload_keys(parley_client *c, int first, unsigned prekeys);
 
 #endif

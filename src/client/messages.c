@@ -4,6 +4,7 @@
  * 409 refresh-and-retry, store-then-ack on receipt, dedupe by (sender
  * device, id), delivery receipts, prekey top-up and device-list signing.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,8 @@ int pcl_upload_keys(parley_client *c, int first, unsigned prekeys)
     GUARD(pcl_iq_new(&iq, "set", "keys", &keys, id));
     if (first) {
         GUARD(parley_signal_bundle(c->sig, c->device, 0, &b));
+        if (c->prekey_batch)
+            prekeys = c->prekey_batch;
         GUARD(parley_stanza_add_child(keys, "identity", &e));
         GUARD(parley_stanza_set_bytes(e, b.identity_key, 33));
         GUARD(parley_stanza_add_child(keys, "registration", &e));
@@ -104,8 +107,8 @@ int pcl_resign_list(parley_client *c)
         sqlite3_stmt *st = NULL;
         if (sg && parley_stanza_attr_u64(sg, "version", &version) != PARLEY_OK)
             version = 0;
-        if (sqlite3_prepare_v2(c->st.db, "SELECT version FROM device_lists WHERE user=?", -1, &st, NULL) ==
-            SQLITE_OK) {
+        if (sqlite3_prepare_v2(c->st.db, "SELECT version FROM device_lists WHERE user=?", -1, &st,
+                               NULL) == SQLITE_OK) {
             sqlite3_bind_text(st, 1, c->user, -1, SQLITE_STATIC);
             if (sqlite3_step(st) == SQLITE_ROW)
                 stored = (uint32_t)sqlite3_column_int64(st, 0);
@@ -156,6 +159,78 @@ out:
     free(raw);
     parley_stanza_free(iq);
     parley_stanza_free(res);
+    return rc;
+}
+
+/*
+ * Signed-prekey rotation (as Signal clients do, weekly): a new signed
+ * prekey under the next id becomes the one in bundles; the old one stays in
+ * the store so that sessions started from it still complete.
+ */
+int pcl_rotate_signed_if_due(parley_client *c)
+{
+    parley_stanza *iq = NULL, *res = NULL, *keys, *e;
+    parley_prekey_bundle b;
+    uint32_t id = 1, made = 0, now = (uint32_t)(pcl_now_ms() / 1000);
+    char qid[25];
+    int rc;
+    if (pcl_cfg_get_u32(&c->st, "signed_t", &made) != PARLEY_OK) {
+        /* First look at this store: start the clock now. */
+        return pcl_cfg_set_u32(&c->st, "signed_t", now);
+    }
+    if (now - made < PCL_SIGNED_PREKEY_AGE_S)
+        return PARLEY_OK;
+    if (pcl_cfg_get_u32(&c->st, "signed_id", &id) != PARLEY_OK)
+        id = 1;
+    id = id % 0xFFFFFEu + 1;
+    GUARD(pcl_store_begin(&c->st));
+    rc = parley_signal_new_signed_prekey(c->sig, id, pcl_now_ms());
+    if (rc == PARLEY_OK)
+        rc = pcl_cfg_set_u32(&c->st, "signed_id", id);
+    if (rc == PARLEY_OK)
+        rc = pcl_cfg_set_u32(&c->st, "signed_t", now);
+    if (rc != PARLEY_OK) {
+        pcl_rollback(c);
+        goto out;
+    }
+    GUARD(pcl_store_commit(&c->st));
+    GUARD(parley_signal_bundle(c->sig, c->device, 0, &b));
+    GUARD(pcl_iq_new(&iq, "set", "keys", &keys, qid));
+    GUARD(parley_stanza_add_child(keys, "signed", &e));
+    GUARD(parley_stanza_set_attr_u64(e, "id", b.signed_prekey_id));
+    GUARD(pcl_attr_b64_set(e, "sig", b.signed_prekey_signature, 64));
+    GUARD(parley_stanza_set_bytes(e, b.signed_prekey, 33));
+    GUARD(pcl_iq(c, iq, qid, &res));
+    pcl_log(c, "rotated the signed prekey to id %u", (unsigned)id);
+    rc = PARLEY_OK;
+out:
+    parley_stanza_free(iq);
+    parley_stanza_free(res);
+    return rc;
+}
+
+/* In daemon mode: ask for the presence of every contact while connected
+ * (chat.md, "Receipts, typing, presence"); best effort. */
+int pcl_subscribe_contacts(parley_client *c)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = PARLEY_OK;
+    if (sqlite3_prepare_v2(c->st.db, "SELECT user FROM contacts WHERE user != ?", -1, &st, NULL) !=
+        SQLITE_OK)
+        return PARLEY_ERR_STORE;
+    sqlite3_bind_text(st, 1, c->user, -1, SQLITE_STATIC);
+    while (rc == PARLEY_OK && sqlite3_step(st) == SQLITE_ROW) {
+        parley_stanza *p = NULL;
+        rc = parley_stanza_new(&p, "presence");
+        if (rc == PARLEY_OK)
+            rc = parley_stanza_set_attr(p, "type", "subscribe");
+        if (rc == PARLEY_OK)
+            rc = parley_stanza_set_attr(p, "to", (const char *)sqlite3_column_text(st, 0));
+        if (rc == PARLEY_OK)
+            rc = pcl_net_send(&c->net, p);
+        parley_stanza_free(p);
+    }
+    sqlite3_finalize(st);
     return rc;
 }
 
@@ -215,8 +290,8 @@ static int device_fresh(parley_client *c, const char *user, uint32_t dev)
 {
     sqlite3_stmt *st = NULL;
     int fresh = 0;
-    if (sqlite3_prepare_v2(c->st.db, "SELECT fresh FROM devices WHERE user=? AND device=?", -1, &st, NULL) ==
-        SQLITE_OK) {
+    if (sqlite3_prepare_v2(c->st.db, "SELECT fresh FROM devices WHERE user=? AND device=?", -1, &st,
+                           NULL) == SQLITE_OK) {
         sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 2, dev);
         if (sqlite3_step(st) == SQLITE_ROW)
@@ -306,8 +381,8 @@ static int ensure_sessions(parley_client *c, const char *user, const parley_devi
             snprintf(addr, sizeof addr, "%s/%u", user, (unsigned)b.device_id);
             GUARD(parley_signal_start(c->sig, addr, b.device_id, &b));
             sqlite3_stmt *st = NULL;
-            if (sqlite3_prepare_v2(c->st.db, "UPDATE devices SET fresh=0 WHERE user=? AND device=?", -1, &st,
-                                   NULL) == SQLITE_OK) {
+            if (sqlite3_prepare_v2(c->st.db, "UPDATE devices SET fresh=0 WHERE user=? AND device=?",
+                                   -1, &st, NULL) == SQLITE_OK) {
                 sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
                 sqlite3_bind_int64(st, 2, b.device_id);
                 (void)sqlite3_step(st);
@@ -325,8 +400,8 @@ out:
     return rc;
 }
 
-static int add_copies(parley_client *c, parley_stanza *parts, const char *user, const parley_device_list *l,
-                      const uint8_t *pt, size_t n, size_t *count)
+static int add_copies(parley_client *c, parley_stanza *parts, const char *user,
+                      const parley_device_list *l, const uint8_t *pt, size_t n, size_t *count)
 {
     uint8_t *ct = NULL;
     size_t ct_max = n + PARLEY_SIGNAL_OVERHEAD, ct_len = 0;
@@ -365,7 +440,8 @@ static int outbox_delete(parley_client *c, const char *id, const char *state)
     int rc;
     GUARD(exec_bind_text2(c, "DELETE FROM outbox WHERE id=?", id, NULL));
     if (state)
-        GUARD(exec_bind_text2(c, "UPDATE messages SET state=?2 WHERE id=?1 AND outgoing=1", id, state));
+        GUARD(exec_bind_text2(c, "UPDATE messages SET state=?2 WHERE id=?1 AND outgoing=1", id,
+                              state));
     rc = PARLEY_OK;
 out:
     return rc;
@@ -376,9 +452,9 @@ out:
  * the device lists are fetched again and the message re-encrypted for the
  * current devices under the same id (chat.md, "Messages").
  */
-static int deliver(parley_client *c, const char *id, const char *peer, const uint8_t *content, size_t clen,
-                   const uint8_t *sync, size_t slen, const uint8_t *stored, size_t stored_len,
-                   const char *text, uint64_t t)
+static int deliver(parley_client *c, const char *id, const char *peer, const uint8_t *content,
+                   size_t clen, const uint8_t *sync, size_t slen, const uint8_t *stored,
+                   size_t stored_len, const char *text, uint64_t t)
 {
     parley_stanza *msg = NULL, *ack = NULL, *parts;
     uint8_t *bytes = NULL, *sealed_c = NULL, *sealed_s = NULL, *sealed_t = NULL;
@@ -389,8 +465,15 @@ static int deliver(parley_client *c, const char *id, const char *peer, const uin
         if (attempt > 0 || !stored) {
             parley_device_list rl, ol;
             size_t count = 0;
-            GUARD(pcl_fetch_list(c, peer, &rl));
-            GUARD(pcl_fetch_list(c, c->user, &ol));
+            /* First try: the cached lists; after a 409: fresh ones. */
+            rc = attempt == 0 ? pcl_cached_list(c, peer, &rl) : PARLEY_ERR_NOT_FOUND;
+            if (rc == PARLEY_ERR_NOT_FOUND)
+                rc = pcl_fetch_list(c, peer, &rl);
+            GUARD(rc);
+            rc = attempt == 0 ? pcl_cached_list(c, c->user, &ol) : PARLEY_ERR_NOT_FOUND;
+            if (rc == PARLEY_ERR_NOT_FOUND)
+                rc = pcl_fetch_list(c, c->user, &ol);
+            GUARD(rc);
             GUARD(ensure_sessions(c, peer, &rl));
             GUARD(ensure_sessions(c, c->user, &ol));
             parley_stanza_free(msg);
@@ -413,11 +496,12 @@ static int deliver(parley_client *c, const char *id, const char *peer, const uin
                 GUARD(pcl_seal(&c->st, content, clen, &sealed_c, &sc_len));
                 GUARD(pcl_seal(&c->st, sync, slen, &sealed_s, &ss_len));
                 GUARD(pcl_seal(&c->st, (const uint8_t *)text, strlen(text), &sealed_t, &st_len));
-                ENSURE(sqlite3_prepare_v2(c->st.db,
-                                          "INSERT INTO outbox(id, kind, peer, stanza, content, sync)"
-                                          " VALUES(?,'message',?,?,?,?)",
-                                          -1, &st, NULL) == SQLITE_OK,
-                       PARLEY_ERR_STORE);
+                ENSURE(
+                    sqlite3_prepare_v2(c->st.db,
+                                       "INSERT INTO outbox(id, kind, peer, stanza, content, sync)"
+                                       " VALUES(?,'message',?,?,?,?)",
+                                       -1, &st, NULL) == SQLITE_OK,
+                    PARLEY_ERR_STORE);
                 sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
                 sqlite3_bind_text(st, 2, peer, -1, SQLITE_STATIC);
                 sqlite3_bind_blob(st, 3, bytes, (int)blen, SQLITE_STATIC);
@@ -426,10 +510,11 @@ static int deliver(parley_client *c, const char *id, const char *peer, const uin
                 rc = sqlite3_step(st) == SQLITE_DONE ? PARLEY_OK : PARLEY_ERR_STORE;
                 sqlite3_finalize(st);
                 GUARD(rc);
-                ENSURE(sqlite3_prepare_v2(c->st.db,
-                                          "INSERT INTO messages(outgoing, peer, device, id, t, body, state)"
-                                          " VALUES(1,?,NULL,?,?,?,'pending')",
-                                          -1, &st, NULL) == SQLITE_OK,
+                ENSURE(sqlite3_prepare_v2(
+                           c->st.db,
+                           "INSERT INTO messages(outgoing, peer, device, id, t, body, state)"
+                           " VALUES(1,?,NULL,?,?,?,'pending')",
+                           -1, &st, NULL) == SQLITE_OK,
                        PARLEY_ERR_STORE);
                 sqlite3_bind_text(st, 1, peer, -1, SQLITE_STATIC);
                 sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
@@ -440,8 +525,8 @@ static int deliver(parley_client *c, const char *id, const char *peer, const uin
                 GUARD(rc);
                 queued = 1;
             } else {
-                ENSURE(sqlite3_prepare_v2(c->st.db, "UPDATE outbox SET stanza=? WHERE id=?", -1, &st, NULL) ==
-                           SQLITE_OK,
+                ENSURE(sqlite3_prepare_v2(c->st.db, "UPDATE outbox SET stanza=? WHERE id=?", -1,
+                                          &st, NULL) == SQLITE_OK,
                        PARLEY_ERR_STORE);
                 sqlite3_bind_blob(st, 1, bytes, (int)blen, SQLITE_STATIC);
                 sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
@@ -452,6 +537,9 @@ static int deliver(parley_client *c, const char *id, const char *peer, const uin
             /* The durable point: from here a crash re-sends these bytes. */
             GUARD(pcl_store_commit(&c->st));
             in_tx = 0;
+            /* Fault injection for the crash tests (docs/client.md). */
+            if (getenv("PARLEY_FAULT") && strcmp(getenv("PARLEY_FAULT"), "after-commit") == 0)
+                raise(SIGKILL);
         } else {
             GUARD(parley_stanza_parse(&msg, stored, stored_len, NULL));
         }
@@ -479,8 +567,13 @@ static int deliver(parley_client *c, const char *id, const char *peer, const uin
         rc = PARLEY_ERR_CLIENT_REFUSED;
         goto out;
     }
+    /* The recipient's server list keeps naming devices its signed list
+     * does not vouch for (a device linked but not yet signed by the
+     * primary): give up now rather than re-send behind the user's back. */
     c->last_code = 409;
-    snprintf(c->last_reason, sizeof c->last_reason, "device lists kept changing");
+    snprintf(c->last_reason, sizeof c->last_reason,
+             "device list mismatch (unsigned or changing devices)");
+    GUARD(outbox_delete(c, id, "failed"));
     rc = PARLEY_ERR_CLIENT_REFUSED;
 out:
     if (in_tx)
@@ -524,7 +617,8 @@ int parley_client_send_text(parley_client *c, const char *recipient, const char 
     uint64_t t = pcl_now_ms();
     int rc;
     ENSURE(c->sig != NULL && c->device != 0, PARLEY_ERR_CLIENT_NOT_REGISTERED);
-    ENSURE(strchr(recipient, '@') && !strchr(recipient, '/') && strlen(recipient) < PARLEY_CLIENT_ADDR_MAX,
+    ENSURE(strchr(recipient, '@') && !strchr(recipient, '/') &&
+               strlen(recipient) < PARLEY_CLIENT_ADDR_MAX,
            PARLEY_ERR_INVALID_ARG);
     ENSURE(strcmp(recipient, c->user) != 0, PARLEY_ERR_INVALID_ARG);
     GUARD(pcl_connect(c));
@@ -541,6 +635,7 @@ int parley_client_send_text(parley_client *c, const char *recipient, const char 
     GUARD(encode_padded(ct, &pc, &pc_len));
     GUARD(encode_padded(sync, &ps, &ps_len));
     GUARD(deliver(c, id, recipient, pc, pc_len, ps, ps_len, NULL, 0, text, t));
+    pcl_drain_acks(c);
     if (id_out)
         strcpy(id_out, id);
     rc = PARLEY_OK;
@@ -568,11 +663,12 @@ int pcl_flush_outbox(parley_client *c)
             char id[PARLEY_CLIENT_ID_MAX + 1], kind[16], peer[PARLEY_CLIENT_ADDR_MAX];
             uint8_t *stanza = NULL, *content = NULL, *sync = NULL;
             size_t stanza_len = 0, content_len = 0, sync_len = 0;
-            ENSURE(sqlite3_prepare_v2(c->st.db,
-                                      "SELECT seq, id, kind, peer, stanza, content, sync FROM outbox"
-                                      " WHERE seq > ? ORDER BY seq LIMIT 1",
-                                      -1, &st, NULL) == SQLITE_OK,
-                   PARLEY_ERR_STORE);
+            ENSURE(
+                sqlite3_prepare_v2(c->st.db,
+                                   "SELECT seq, id, kind, peer, stanza, content, sync FROM outbox"
+                                   " WHERE seq > ? ORDER BY seq LIMIT 1",
+                                   -1, &st, NULL) == SQLITE_OK,
+                PARLEY_ERR_STORE);
             sqlite3_bind_int64(st, 1, after);
             if (sqlite3_step(st) != SQLITE_ROW)
                 break;
@@ -585,13 +681,13 @@ int pcl_flush_outbox(parley_client *c)
             if (stanza)
                 memcpy(stanza, sqlite3_column_blob(st, 4), stanza_len);
             if (sqlite3_column_type(st, 5) != SQLITE_NULL)
-                rc = pcl_unseal(&c->st, sqlite3_column_blob(st, 5), (size_t)sqlite3_column_bytes(st, 5), &content,
-                                &content_len);
+                rc = pcl_unseal(&c->st, sqlite3_column_blob(st, 5),
+                                (size_t)sqlite3_column_bytes(st, 5), &content, &content_len);
             else
                 rc = PARLEY_OK;
             if (rc == PARLEY_OK && sqlite3_column_type(st, 6) != SQLITE_NULL)
-                rc = pcl_unseal(&c->st, sqlite3_column_blob(st, 6), (size_t)sqlite3_column_bytes(st, 6), &sync,
-                                &sync_len);
+                rc = pcl_unseal(&c->st, sqlite3_column_blob(st, 6),
+                                (size_t)sqlite3_column_bytes(st, 6), &sync, &sync_len);
             sqlite3_finalize(st);
             st = NULL;
             if (rc == PARLEY_OK && !stanza)
@@ -599,9 +695,11 @@ int pcl_flush_outbox(parley_client *c)
             if (rc == PARLEY_OK) {
                 if (strcmp(kind, "message") == 0 && content && sync) {
                     pcl_log(c, "re-sending message %s", id);
-                    rc = deliver(c, id, peer, content, content_len, sync, sync_len, stanza, stanza_len, NULL, 0);
+                    rc = deliver(c, id, peer, content, content_len, sync, sync_len, stanza,
+                                 stanza_len, NULL, 0);
                     if (rc == PARLEY_ERR_CLIENT_REFUSED || rc == PARLEY_ERR_UNTRUSTED_IDENTITY)
-                        rc = PARLEY_OK; /* recorded as failed or left queued; not a connection error */
+                        rc = PARLEY_OK; /* recorded as failed or left queued; not a connection error
+                                         */
                 } else {
                     parley_stanza *s = NULL;
                     rc = parley_stanza_parse(&s, stanza, stanza_len, NULL);
@@ -628,6 +726,38 @@ out:
 
 /* ---- receiving ---- */
 
+/* Emits the messages stored but not shown when the process last died. */
+int pcl_replay_unshown(parley_client *c)
+{
+    sqlite3_stmt *st = NULL;
+    int rc, e;
+    ENSURE(sqlite3_prepare_v2(c->st.db,
+                              "SELECT seq, outgoing, peer, device, id, t, body FROM messages"
+                              " WHERE shown=0 ORDER BY seq",
+                              -1, &st, NULL) == SQLITE_OK,
+           PARLEY_ERR_STORE);
+    while ((e = sqlite3_step(st)) == SQLITE_ROW) {
+        uint8_t *body = NULL;
+        size_t blen = 0;
+        if (pcl_unseal(&c->st, sqlite3_column_blob(st, 6), (size_t)sqlite3_column_bytes(st, 6),
+                       &body, &blen) == PARLEY_OK) {
+            pcl_emit(
+                c, sqlite3_column_int(st, 1) ? PARLEY_CLIENT_EV_SENT : PARLEY_CLIENT_EV_MESSAGE,
+                (const char *)sqlite3_column_text(st, 3), (const char *)sqlite3_column_text(st, 2),
+                (const char *)sqlite3_column_text(st, 4), (const char *)body,
+                (uint64_t)sqlite3_column_int64(st, 5));
+            pc_wipe(body, blen);
+            free(body);
+        }
+    }
+    ENSURE(e == SQLITE_DONE, PARLEY_ERR_STORE);
+    GUARD(pcl_store_exec(&c->st, "UPDATE messages SET shown=1 WHERE shown=0"));
+    rc = PARLEY_OK;
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
 static int ack_sid(parley_client *c, const char *cls, const char *sid)
 {
     parley_stanza *a = NULL;
@@ -647,8 +777,8 @@ static int lookup_device(parley_client *c, const char *user, uint32_t dev)
 {
     sqlite3_stmt *st = NULL;
     int found = 0;
-    if (sqlite3_prepare_v2(c->st.db, "SELECT 1 FROM devices WHERE user=? AND device=?", -1, &st, NULL) ==
-        SQLITE_OK) {
+    if (sqlite3_prepare_v2(c->st.db, "SELECT 1 FROM devices WHERE user=? AND device=?", -1, &st,
+                           NULL) == SQLITE_OK) {
         sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 2, dev);
         found = sqlite3_step(st) == SQLITE_ROW;
@@ -661,7 +791,8 @@ static int seen_before(parley_client *c, const char *from, const char *id)
 {
     sqlite3_stmt *st = NULL;
     int found = 0;
-    if (sqlite3_prepare_v2(c->st.db, "SELECT 1 FROM seen WHERE sender=? AND id=?", -1, &st, NULL) == SQLITE_OK) {
+    if (sqlite3_prepare_v2(c->st.db, "SELECT 1 FROM seen WHERE sender=? AND id=?", -1, &st, NULL) ==
+        SQLITE_OK) {
         sqlite3_bind_text(st, 1, from, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
         found = sqlite3_step(st) == SQLITE_ROW;
@@ -677,17 +808,18 @@ static int valid_id(const char *id)
         return 0;
     for (size_t i = 0; i < n; i++) {
         char ch = id[i];
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '.' ||
-              ch == '_' || ch == '-'))
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '.' || ch == '_' || ch == '-'))
             return 0;
     }
     return 1;
 }
 
 /* Stores what a decrypted content means, in the open transaction. */
-static int store_content(parley_client *c, const char *from, const char *sender, const char *id, uint64_t t,
-                         const parley_content *ct, const char **ev_peer, const char **ev_text,
-                         parley_client_event_type *ev_type, parley_content **orig_out)
+static int store_content(parley_client *c, const char *from, const char *sender, const char *id,
+                         uint64_t t, const parley_content *ct, const char **ev_peer,
+                         const char **ev_text, parley_client_event_type *ev_type,
+                         parley_content **orig_out)
 {
     const char *text = NULL, *peer = sender;
     const char *dest = NULL;
@@ -719,11 +851,12 @@ static int store_content(parley_client *c, const char *from, const char *sender,
     if (!text)
         text = "";
     GUARD(pcl_seal(&c->st, (const uint8_t *)text, strlen(text), &sealed, &sealed_len));
-    ENSURE(sqlite3_prepare_v2(c->st.db,
-                              "INSERT INTO messages(outgoing, peer, device, id, t, body, state)"
-                              " VALUES(?,?,?,?,?,?,?)",
-                              -1, &st, NULL) == SQLITE_OK,
-           PARLEY_ERR_STORE);
+    ENSURE(
+        sqlite3_prepare_v2(c->st.db,
+                           "INSERT INTO messages(outgoing, peer, device, id, t, body, state, shown)"
+                           " VALUES(?,?,?,?,?,?,?,0)",
+                           -1, &st, NULL) == SQLITE_OK,
+        PARLEY_ERR_STORE);
     sqlite3_bind_int(st, 1, outgoing);
     sqlite3_bind_text(st, 2, peer, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, from, -1, SQLITE_STATIC);
@@ -756,8 +889,9 @@ static int queue_receipt(parley_client *c, const char *to, const char *msg_id, c
     GUARD(parley_stanza_add_child(r, "item", &item));
     GUARD(parley_stanza_set_attr(item, "id", msg_id));
     GUARD(parley_stanza_write_alloc(r, &bytes, &blen));
-    ENSURE(sqlite3_prepare_v2(c->st.db, "INSERT INTO outbox(id, kind, peer, stanza) VALUES(?,'receipt',?,?)", -1,
-                              &st, NULL) == SQLITE_OK,
+    ENSURE(sqlite3_prepare_v2(c->st.db,
+                              "INSERT INTO outbox(id, kind, peer, stanza) VALUES(?,'receipt',?,?)",
+                              -1, &st, NULL) == SQLITE_OK,
            PARLEY_ERR_STORE);
     sqlite3_bind_text(st, 1, rid, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, to, -1, SQLITE_STATIC);
@@ -776,11 +910,13 @@ static int send_stored(parley_client *c, const char *id)
     sqlite3_stmt *st = NULL;
     parley_stanza *s = NULL;
     int rc = PARLEY_OK;
-    if (sqlite3_prepare_v2(c->st.db, "SELECT stanza FROM outbox WHERE id=?", -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(c->st.db, "SELECT stanza FROM outbox WHERE id=?", -1, &st, NULL) !=
+        SQLITE_OK)
         return PARLEY_ERR_STORE;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     if (sqlite3_step(st) == SQLITE_ROW) {
-        rc = parley_stanza_parse(&s, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0), NULL);
+        rc = parley_stanza_parse(&s, sqlite3_column_blob(st, 0),
+                                 (size_t)sqlite3_column_bytes(st, 0), NULL);
         if (rc == PARLEY_OK)
             rc = pcl_net_send(&c->net, s);
     }
@@ -829,8 +965,8 @@ static int handle_message(parley_client *c, parley_stanza *m)
         if (rc != PARLEY_OK || !lookup_device(c, sender, dev)) {
             pcl_log(c, "message %s from %s held: sender device not verified (%s)", id, from,
                     parley_strerror(rc));
-            pcl_emit(c, PARLEY_CLIENT_EV_ERROR, from, sender, id, "sender device not in a verified device list",
-                     t);
+            pcl_emit(c, PARLEY_CLIENT_EV_ERROR, from, sender, id,
+                     "sender device not in a verified device list", t);
             rc = c->connected ? PARLEY_OK : rc;
             goto out;
         }
@@ -877,8 +1013,13 @@ static int handle_message(parley_client *c, parley_stanza *m)
     GUARD(pcl_store_commit(&c->st));
     in_tx = 0;
     GUARD(ack_sid(c, "message", sid));
-    if (ev_type)
+    if (ev_type) {
         pcl_emit(c, ev_type, from, ev_peer, id, ev_text, t);
+        /* Shown: a crash before this line shows it again at the next start
+         * (pcl_replay_unshown) rather than never. */
+        GUARD(exec_bind_text2(c, "UPDATE messages SET shown=1 WHERE device=? AND id=? AND shown=0",
+                              from, id));
+    }
     if (ev_type == PARLEY_CLIENT_EV_MESSAGE)
         GUARD(send_stored(c, rid));
     rc = PARLEY_OK;
@@ -908,11 +1049,13 @@ static int handle_receipt(parley_client *c, parley_stanza *r)
         pcl_split_addr(from, sender, sizeof sender, &dev) == PARLEY_OK) {
         if (parley_stanza_attr_u64(r, "t", &t) != PARLEY_OK)
             t = 0;
-        for (parley_stanza *it = parley_stanza_child(r, "item"); it; it = parley_stanza_next_named(it)) {
+        for (parley_stanza *it = parley_stanza_child(r, "item"); it;
+             it = parley_stanza_next_named(it)) {
             const char *mid = parley_stanza_attr(it, "id");
             if (!valid_id(mid))
                 continue;
-            GUARD(exec_bind_text2(c, "UPDATE messages SET state=?2 WHERE id=?1 AND outgoing=1", mid, type));
+            GUARD(exec_bind_text2(c, "UPDATE messages SET state=?2 WHERE id=?1 AND outgoing=1", mid,
+                                  type));
             pcl_emit(c, PARLEY_CLIENT_EV_RECEIPT, from, sender, mid, type, t);
         }
     }
@@ -940,11 +1083,14 @@ int pcl_handle(parley_client *c, parley_stanza *st)
         if (type && strcmp(type, "prekeys") == 0) {
             rc = pcl_upload_keys(c, 0, PARLEY_CLIENT_PREKEY_BATCH);
             if (rc == PARLEY_OK)
-                pcl_emit(c, PARLEY_CLIENT_EV_PREKEYS, NULL, c->user, NULL, "uploaded", pcl_now_ms());
+                pcl_emit(c, PARLEY_CLIENT_EV_PREKEYS, NULL, c->user, NULL, "uploaded",
+                         pcl_now_ms());
         } else if (type && strcmp(type, "devices") == 0) {
+            /* Our own upload notifies us too: sign only on a real change. */
             if (user && strcmp(user, c->user) == 0 && c->device == 1)
-                rc = pcl_resign_list(c);
-            pcl_emit(c, PARLEY_CLIENT_EV_DEVICES, NULL, user ? user : c->user, NULL, "changed", pcl_now_ms());
+                rc = pcl_resign_if_needed(c);
+            pcl_emit(c, PARLEY_CLIENT_EV_DEVICES, NULL, user ? user : c->user, NULL, "changed",
+                     pcl_now_ms());
         }
     } else if (strcmp(name, "presence") == 0) {
         const char *from = parley_stanza_attr(st, "from");
@@ -952,7 +1098,8 @@ int pcl_handle(parley_client *c, parley_stanza *st)
         if (from && type)
             pcl_emit(c, PARLEY_CLIENT_EV_PRESENCE, from, from, NULL, type, pcl_now_ms());
     } else if (strcmp(name, "error") == 0) {
-        pcl_log(c, "server error %s: %s", parley_stanza_attr(st, "code") ? parley_stanza_attr(st, "code") : "?",
+        pcl_log(c, "server error %s: %s",
+                parley_stanza_attr(st, "code") ? parley_stanza_attr(st, "code") : "?",
                 parley_stanza_attr(st, "reason") ? parley_stanza_attr(st, "reason") : "?");
     }
     return rc;

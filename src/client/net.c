@@ -42,7 +42,8 @@ static int remaining(uint64_t deadline)
 }
 
 /* "host:port", "[v6]:port". */
-static int split_server(const char *server, char *host, size_t host_max, char *port, size_t port_max)
+static int split_server(const char *server, char *host, size_t host_max, char *port,
+                        size_t port_max)
 {
     const char *colon;
     const char *h = server;
@@ -165,7 +166,8 @@ out:
     return rc;
 }
 
-int pcl_net_open(pcl_net *n, const char *server, const parley_noise_client_config *cfg, int timeout_ms)
+int pcl_net_open(pcl_net *n, const char *server, const parley_noise_client_config *cfg,
+                 int timeout_ms)
 {
     uint64_t deadline = pcl_mono_ms() + (uint64_t)timeout_ms;
     int rc;

@@ -24,14 +24,14 @@ static const char schema[] =
     " PRIMARY KEY(kind, k));"
     "CREATE TABLE IF NOT EXISTS config(k TEXT PRIMARY KEY, v BLOB NOT NULL);"
     "CREATE TABLE IF NOT EXISTS device_lists(user TEXT PRIMARY KEY, version INTEGER NOT NULL,"
-    " list BLOB NOT NULL, sig BLOB NOT NULL);"
+    " list BLOB NOT NULL, sig BLOB NOT NULL, fetched INTEGER NOT NULL DEFAULT 0);"
     "CREATE TABLE IF NOT EXISTS devices(user TEXT NOT NULL, device INTEGER NOT NULL,"
     " identity BLOB NOT NULL, fresh INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(user, device));"
     "CREATE TABLE IF NOT EXISTS contacts(user TEXT PRIMARY KEY, trusted BLOB NOT NULL,"
     " pending BLOB, verified INTEGER NOT NULL DEFAULT 0);"
     "CREATE TABLE IF NOT EXISTS messages(seq INTEGER PRIMARY KEY, outgoing INTEGER NOT NULL,"
     " peer TEXT NOT NULL, device TEXT, id TEXT NOT NULL, t INTEGER NOT NULL, body BLOB,"
-    " state TEXT NOT NULL);"
+    " state TEXT NOT NULL, shown INTEGER NOT NULL DEFAULT 1);"
     "CREATE INDEX IF NOT EXISTS messages_id ON messages(id);"
     "CREATE TABLE IF NOT EXISTS seen(sender TEXT NOT NULL, id TEXT NOT NULL,"
     " PRIMARY KEY(sender, id));"
@@ -66,7 +66,8 @@ static int local_key_load(pcl_store *s, const char *dir)
     char path[4096];
     int rc = PARLEY_ERR_IO;
     int fd = -1;
-    ENSURE(snprintf(path, sizeof path, "%s/local.key", dir) < (int)sizeof path, PARLEY_ERR_INVALID_ARG);
+    ENSURE(snprintf(path, sizeof path, "%s/local.key", dir) < (int)sizeof path,
+           PARLEY_ERR_INVALID_ARG);
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd >= 0) {
         ssize_t got = read(fd, s->local_key, sizeof s->local_key);
@@ -78,7 +79,8 @@ static int local_key_load(pcl_store *s, const char *dir)
     GUARD(pc_random(s->local_key, sizeof s->local_key));
     fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     ENSURE(fd >= 0, PARLEY_ERR_IO);
-    ENSURE(write(fd, s->local_key, sizeof s->local_key) == (ssize_t)sizeof s->local_key, PARLEY_ERR_IO);
+    ENSURE(write(fd, s->local_key, sizeof s->local_key) == (ssize_t)sizeof s->local_key,
+           PARLEY_ERR_IO);
     ENSURE(fsync(fd) == 0, PARLEY_ERR_IO);
     rc = PARLEY_OK;
 out:
@@ -94,7 +96,8 @@ int pcl_store_open(pcl_store *s, const char *dir)
     memset(s, 0, sizeof *s);
     ENSURE(mkdir(dir, 0700) == 0 || errno == EEXIST, PARLEY_ERR_IO);
     GUARD(local_key_load(s, dir));
-    ENSURE(snprintf(path, sizeof path, "%s/parley.db", dir) < (int)sizeof path, PARLEY_ERR_INVALID_ARG);
+    ENSURE(snprintf(path, sizeof path, "%s/parley.db", dir) < (int)sizeof path,
+           PARLEY_ERR_INVALID_ARG);
     {
         /* Create the file ourselves so it is 0600 from the first byte; the
          * -wal and -shm files take the main file's permissions. */
@@ -103,7 +106,8 @@ int pcl_store_open(pcl_store *s, const char *dir)
         (void)fchmod(fd, 0600);
         close(fd);
     }
-    ENSURE(sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, NULL) == SQLITE_OK,
+    ENSURE(sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, NULL) ==
+               SQLITE_OK,
            PARLEY_ERR_STORE);
     sqlite3_busy_timeout(s->db, 5000);
     GUARD(pcl_store_exec(s, schema));
@@ -145,14 +149,16 @@ void pcl_store_rollback(pcl_store *s)
 
 /* ---- the Signal store over table kv ---- */
 
-static int kv_get(void *ctx, parley_store_kind kind, const char *key, uint8_t **out, size_t *out_len)
+static int kv_get(void *ctx, parley_store_kind kind, const char *key, uint8_t **out,
+                  size_t *out_len)
 {
     pcl_store *s = ctx;
     sqlite3_stmt *st = NULL;
     int rc = PARLEY_ERR_STORE;
     *out = NULL;
     *out_len = 0;
-    ENSURE(sqlite3_prepare_v2(s->db, "SELECT v FROM kv WHERE kind=? AND k=?", -1, &st, NULL) == SQLITE_OK,
+    ENSURE(sqlite3_prepare_v2(s->db, "SELECT v FROM kv WHERE kind=? AND k=?", -1, &st, NULL) ==
+               SQLITE_OK,
            PARLEY_ERR_STORE);
     sqlite3_bind_int(st, 1, (int)kind);
     sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
@@ -174,13 +180,14 @@ out:
     return rc;
 }
 
-static int kv_put(void *ctx, parley_store_kind kind, const char *key, const uint8_t *data, size_t len)
+static int kv_put(void *ctx, parley_store_kind kind, const char *key, const uint8_t *data,
+                  size_t len)
 {
     pcl_store *s = ctx;
     sqlite3_stmt *st = NULL;
     int rc;
-    ENSURE(sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO kv(kind,k,v) VALUES(?,?,?)", -1, &st, NULL) ==
-               SQLITE_OK,
+    ENSURE(sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO kv(kind,k,v) VALUES(?,?,?)", -1, &st,
+                              NULL) == SQLITE_OK,
            PARLEY_ERR_STORE);
     sqlite3_bind_int(st, 1, (int)kind);
     sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
@@ -196,7 +203,8 @@ static int kv_del(void *ctx, parley_store_kind kind, const char *key)
     pcl_store *s = ctx;
     sqlite3_stmt *st = NULL;
     int rc;
-    ENSURE(sqlite3_prepare_v2(s->db, "DELETE FROM kv WHERE kind=? AND k=?", -1, &st, NULL) == SQLITE_OK,
+    ENSURE(sqlite3_prepare_v2(s->db, "DELETE FROM kv WHERE kind=? AND k=?", -1, &st, NULL) ==
+               SQLITE_OK,
            PARLEY_ERR_STORE);
     sqlite3_bind_int(st, 1, (int)kind);
     sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
@@ -248,8 +256,8 @@ int pcl_cfg_set(pcl_store *s, const char *k, const void *v, size_t len)
 {
     sqlite3_stmt *st = NULL;
     int rc;
-    ENSURE(sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO config(k,v) VALUES(?,?)", -1, &st, NULL) ==
-               SQLITE_OK,
+    ENSURE(sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO config(k,v) VALUES(?,?)", -1, &st,
+                              NULL) == SQLITE_OK,
            PARLEY_ERR_STORE);
     sqlite3_bind_text(st, 1, k, -1, SQLITE_STATIC);
     sqlite3_bind_blob(st, 2, v, (int)len, SQLITE_STATIC);
@@ -316,7 +324,8 @@ int pcl_unseal(const pcl_store *s, const uint8_t *in, size_t n, uint8_t **out, s
     ENSURE(n >= PC_GCM_NONCE_LEN + PC_GCM_TAG_LEN, PARLEY_ERR_STORE_CORRUPT);
     p = malloc(n - PC_GCM_NONCE_LEN - PC_GCM_TAG_LEN + 1);
     ENSURE(p != NULL, PARLEY_ERR_NOMEM);
-    GUARD(pc_aes256_gcm_open(p, s->local_key, in, NULL, 0, in + PC_GCM_NONCE_LEN, n - PC_GCM_NONCE_LEN));
+    GUARD(pc_aes256_gcm_open(p, s->local_key, in, NULL, 0, in + PC_GCM_NONCE_LEN,
+                             n - PC_GCM_NONCE_LEN));
     *out_len = n - PC_GCM_NONCE_LEN - PC_GCM_TAG_LEN;
     p[*out_len] = 0;
     *out = p;

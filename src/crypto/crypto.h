@@ -164,5 +164,65 @@ PARLEY_MUST_CHECK int pc_hmac_sha256_init(pc_hmac_sha256_ctx *c, const uint8_t *
                                           size_t key_len);
 PARLEY_MUST_CHECK int pc_hmac_sha256_update(pc_hmac_sha256_ctx *c, const uint8_t *in, size_t n);
 PARLEY_MUST_CHECK int pc_hmac_sha256_final(pc_hmac_sha256_ctx *c, uint8_t out[PC_SHA256_LEN]);
+/* Absorb d[i] (n[i] bytes) into c[i] for k <= 3 distinct contexts: the
+ * same result as k updates, faster where the CPU can run them side by
+ * side. pc_hmac_sha256_inner gives the HMAC's inner hash as such a
+ * context (updating it is pc_hmac_sha256_update). */
+PARLEY_MUST_CHECK int pc_sha256_update_multi(pc_sha256_ctx *const c[], const uint8_t *const d[],
+                                             const size_t n[], size_t k);
+pc_sha256_ctx *pc_hmac_sha256_inner(pc_hmac_sha256_ctx *c);
+/* pc_cbc_stream_update, and the output (over_out[i]) or the input
+ * absorbed into h[i] for three distinct contexts: encryption and hashing
+ * interleaved where the CPU has AES-NI and the SHA extensions. */
+PARLEY_MUST_CHECK int pc_cbc_stream_update_hashed(pc_cbc_stream *s, uint8_t *out, size_t out_max,
+                                                  size_t *out_len, const uint8_t *in, size_t n,
+                                                  pc_sha256_ctx *const h[3],
+                                                  const int over_out[3]);
+
+/*
+ * Password hashing (src/crypto/pwhash.c): Argon2id through libsodium's
+ * crypto_pwhash_str, for services with their own accounts. interactive
+ * selects libsodium's INTERACTIVE limits (tests, logins on small hosts)
+ * instead of MODERATE. Verify fails with PARLEY_ERR_INVALID_SIGNATURE on
+ * a wrong password and PARLEY_ERR_DECODE on a malformed stored string.
+ */
+#define PC_PWHASH_STR_LEN 128
+PARLEY_MUST_CHECK int pc_pwhash_str(char out[PC_PWHASH_STR_LEN], const char *password, size_t n,
+                                    int interactive);
+PARLEY_MUST_CHECK int pc_pwhash_verify(const char *stored, const char *password, size_t n);
+
+/*
+ * AES-256-CBC (PKCS#7) together with HMAC-SHA256(mac_key, head || ct), in
+ * one interleaved pass where the CPU has AES and SHA instructions
+ * (src/crypto/cbc_hmac.c): encrypt-then-MAC as Signal messages use it.
+ * Seal writes n + (16 - n % 16) bytes of ciphertext and the 32-byte MAC.
+ * Open always computes the MAC over head || ct first; it then decrypts
+ * into pt (pt_max >= n) and fails with PARLEY_ERR_DECODE on a bad length
+ * or padding (pt then wiped). The caller compares the MAC before it uses
+ * the plaintext or the padding verdict. No output may overlap an input.
+ */
+PARLEY_MUST_CHECK int pc_cbc_hmac_seal(uint8_t *ct, size_t ct_max, size_t *ct_len,
+                                       const uint8_t key[32], const uint8_t iv[16],
+                                       const uint8_t mac_key[32], const uint8_t *head,
+                                       size_t head_len, const uint8_t *pt, size_t n,
+                                       uint8_t mac[PC_SHA256_LEN]);
+PARLEY_MUST_CHECK int pc_cbc_hmac_open(uint8_t *pt, size_t pt_max, size_t *pt_len,
+                                       const uint8_t key[32], const uint8_t iv[16],
+                                       const uint8_t mac_key[32], const uint8_t *head,
+                                       size_t head_len, const uint8_t *ct, size_t n,
+                                       uint8_t mac[PC_SHA256_LEN]);
+
+/*
+ * The short HMACs of a Double Ratchet chain step (src/crypto/cbc_hmac.c):
+ * out1 = HMAC-SHA256(key, m1) and out2 = HMAC-SHA256(key, m2) for one-byte
+ * messages; and HKDF-SHA256 (RFC 5869) with the default (zero) salt of a
+ * 32-byte IKM, info_len <= 22 and out_len <= 96 (else
+ * PARLEY_ERR_INVALID_ARG). Computed side by side with the CPU's SHA
+ * extensions where present.
+ */
+PARLEY_MUST_CHECK int pc_hmac_sha256_two(uint8_t out1[PC_SHA256_LEN], uint8_t out2[PC_SHA256_LEN],
+                                         const uint8_t key[32], uint8_t m1, uint8_t m2);
+PARLEY_MUST_CHECK int pc_hkdf_sha256_short(uint8_t *out, size_t out_len, const uint8_t ikm[32],
+                                           const uint8_t *info, size_t info_len);
 
 #endif

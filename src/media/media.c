@@ -109,10 +109,14 @@ int parley_media_encryptor_update(parley_media_encryptor *e, const uint8_t *in, 
     PARLEY_MISUSE(e != NULL && out_len != NULL && (in != NULL || n == 0));
     ENSURE(!e->finished, PARLEY_ERR_STATE);
     ENSURE(out_max >= n + PARLEY_MEDIA_SLACK, PARLEY_ERR_BUFFER);
-    GUARD(pc_cbc_stream_update(e->cbc, out, out_max, &l, in, n));
-    GUARD(pc_sha256_update(&e->plain_hash, in, n));
-    GUARD(pc_hmac_sha256_update(&e->mac, out, l));
-    GUARD(pc_sha256_update(&e->blob_hash, out, l));
+    {
+        /* encryption and the three hash streams side by side
+         * (src/crypto/sha256_ni.c) */
+        pc_sha256_ctx *const c[3] = {&e->plain_hash, pc_hmac_sha256_inner(&e->mac),
+                                     &e->blob_hash};
+        static const int over_out[3] = {0, 1, 1};
+        GUARD(pc_cbc_stream_update_hashed(e->cbc, out, out_max, &l, in, n, c, over_out));
+    }
     e->plain_size += n;
     e->blob_size += l;
     *out_len = l;
@@ -218,10 +222,14 @@ static int absorb(parley_media_decryptor *d, const uint8_t *ct, size_t n, uint8_
     size_t l = 0;
     if (n == 0)
         return PARLEY_OK;
-    GUARD(pc_hmac_sha256_update(&d->mac, ct, n));
-    GUARD(pc_sha256_update(&d->blob_hash, ct, n));
     GUARD(pc_cbc_stream_update(d->cbc, out + *written, out_max - *written, &l, ct, n));
-    GUARD(pc_sha256_update(&d->plain_hash, out + *written, l));
+    {
+        pc_sha256_ctx *const c[3] = {pc_hmac_sha256_inner(&d->mac), &d->blob_hash,
+                                     &d->plain_hash};
+        const uint8_t *const in[3] = {ct, ct, out + *written};
+        const size_t len[3] = {n, n, l};
+        GUARD(pc_sha256_update_multi(c, in, len, 3));
+    }
     d->cipher_size += n;
     *written += l;
     rc = PARLEY_OK;

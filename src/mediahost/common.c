@@ -225,3 +225,14 @@ time_t pmh_now(pmh_clock_fn clock, void *ctx)
 {
     return clock != NULL ? clock(ctx) : time(NULL);
 }
+
+int pmh_sha256(uint8_t out[32], const uint8_t *in, size_t n)
+{
+    pc_sha256_ctx c;
+    int rc = pc_sha256_init(&c);
+    if (rc == PARLEY_OK)
+        rc = pc_sha256_update(&c, in, n);
+    if (rc == PARLEY_OK)
+        rc = pc_sha256_final(&c, out);
+    return rc;
+}

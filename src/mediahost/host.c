@@ -81,7 +81,7 @@ static int cap_file(char *out, size_t max, const pmh_host *h, const char *cap)
 {
     uint8_t d[PC_SHA256_LEN];
     char hex[PMH_HEX_ID_LEN + 1];
-    int rc = pc_sha256(d, (const uint8_t *)cap, strlen(cap));
+    int rc = pmh_sha256(d, (const uint8_t *)cap, strlen(cap));
     if (rc < 0)
         return rc;
     pmh_hex(hex, d, sizeof d);

@@ -34,5 +34,11 @@ struct MHD_Daemon *pmh_daemon_start(const char *bind_addr, uint16_t port, unsign
 uint16_t pmh_daemon_port(struct MHD_Daemon *d);
 int pmh_mkdirs(const char *path);
 time_t pmh_now(pmh_clock_fn clock, void *ctx);
+/*
+ * SHA-256 on a stack context. Connection threads come and go, and the
+ * one-shot pc_sha256 keeps a per-thread OpenSSL context that a finished
+ * thread would leave behind.
+ */
+int pmh_sha256(uint8_t out[32], const uint8_t *in, size_t n);
 
 #endif

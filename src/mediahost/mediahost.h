@@ -75,7 +75,7 @@ typedef struct {
     uint64_t cache_ttl_seconds;  /* 0: 1 day */
     uint64_t max_blob_size;      /* 0: 256 MiB + 4 KiB */
     long connect_timeout;        /* seconds; 0: 10 */
-    long total_timeout;          /* seconds for one fetch; 0: 600 */
+    long total_timeout;          /* seconds for one fetch, the client's reading included; 0: 3600 */
     long low_speed_limit;        /* bytes/s below which ... ; 0: 4096 */
     long low_speed_time;         /* ... for this many seconds the fetch is dropped; 0: 15 */
     unsigned max_redirects;      /* 0: 3 */

@@ -38,7 +38,8 @@
 #include "util/safety.h"
 
 #define RING_SIZE (512 * 1024)
-#define CURL_BUF_SIZE (64 * 1024)
+#define CURL_BUF_SIZE (256 * 1024)
+#define MHD_BLOCK_SIZE (256 * 1024)
 #define RATE_SLOTS 1024
 #define MAX_ADDRS 8
 
@@ -67,6 +68,10 @@ typedef struct {
     uint64_t received;
     uint8_t *ring;
     size_t ring_head, ring_len;
+    /* libmicrohttpd's buffer while it waits in read_body: bytes go there
+     * directly, saving a copy through the ring */
+    char *dst;
+    size_t dst_len, dst_max;
     int cache_fd;
     char cache_tmp[PATH_MAX], cache_path[PATH_MAX];
 } fetch;
@@ -124,8 +129,10 @@ static void url_scheme(const char *url, char *out, size_t max)
         char ch = url[i];
         int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
                  (i > 0 && ((ch >= '0' && ch <= '9') || ch == '+' || ch == '-' || ch == '.'));
-        if (!ok)
+        if (!ok) {
+            out[0] = '\0';
             return;
+        }
         out[i] = (char)(ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch);
         i++;
     }
@@ -258,10 +265,29 @@ static void cache_abandon(fetch *f)
     }
 }
 
+/* Keep a complete transfer in the cache under its URL's name. */
+static void cache_commit(fetch *f)
+{
+    if (f->cache_fd < 0)
+        return;
+    int fine = close(f->cache_fd) == 0;
+    f->cache_fd = -1;
+    if (!fine || rename(f->cache_tmp, f->cache_path) != 0)
+        unlink(f->cache_tmp);
+}
+
 static void fetch_free(fetch *f)
 {
     if (f == NULL)
         return;
+    /* libmicrohttpd stops asking once it has sent Content-Length bytes, so
+     * a complete transfer may end here rather than at end of stream. */
+    if (f->cache_fd >= 0 && f->status == 200 && !f->too_large && f->ring_len == 0) {
+        curl_off_t cl = -1;
+        curl_easy_getinfo(f->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
+        if (cl >= 0 && (uint64_t)cl == f->received)
+            cache_commit(f);
+    }
     if (f->multi != NULL && f->easy != NULL)
         curl_multi_remove_handle(f->multi, f->easy);
     if (f->easy != NULL)
@@ -300,15 +326,20 @@ static size_t on_data(char *data, size_t size, size_t nmemb, void *ud)
         f->too_large = 1;
         return 0; /* aborts the transfer */
     }
-    if (n > RING_SIZE - f->ring_len) {
-        f->paused = 1;
-        return CURL_WRITEFUNC_PAUSE; /* libcurl keeps it and offers it again */
+    if (f->dst != NULL && f->ring_len == 0 && n <= f->dst_max - f->dst_len) {
+        memcpy(f->dst + f->dst_len, data, n);
+        f->dst_len += n;
+    } else {
+        if (n > RING_SIZE - f->ring_len) {
+            f->paused = 1;
+            return CURL_WRITEFUNC_PAUSE; /* libcurl keeps it and offers it again */
+        }
+        size_t tail = (f->ring_head + f->ring_len) % RING_SIZE;
+        size_t first = n < RING_SIZE - tail ? n : RING_SIZE - tail;
+        memcpy(f->ring + tail, data, first);
+        memcpy(f->ring, data + first, n - first);
+        f->ring_len += n;
     }
-    size_t tail = (f->ring_head + f->ring_len) % RING_SIZE;
-    size_t first = n < RING_SIZE - tail ? n : RING_SIZE - tail;
-    memcpy(f->ring + tail, data, first);
-    memcpy(f->ring, data + first, n - first);
-    f->ring_len += n;
     f->received += n;
     if (f->cache_fd >= 0) {
         size_t done = 0;
@@ -330,7 +361,7 @@ static size_t on_data(char *data, size_t size, size_t nmemb, void *ud)
  * is buffered, or it ends. */
 static void drive(fetch *f, int until_headers)
 {
-    while (!f->done && !(until_headers ? f->headers_done : f->ring_len > 0)) {
+    while (!f->done && !(until_headers ? f->headers_done : f->ring_len > 0 || f->dst_len > 0)) {
         int running = 0, left;
         if (curl_multi_perform(f->multi, &running) != CURLM_OK) {
             f->done = 1;
@@ -344,7 +375,7 @@ static void drive(fetch *f, int until_headers)
                 f->result = m->data.result;
             }
         }
-        if (f->done || (until_headers ? f->headers_done : f->ring_len > 0))
+        if (f->done || (until_headers ? f->headers_done : f->ring_len > 0 || f->dst_len > 0))
             break;
         if (f->paused)
             break; /* nothing will move until the ring drains */
@@ -409,11 +440,17 @@ static ssize_t read_body(void *cls, uint64_t pos, char *buf, size_t max)
     fetch *f = cls;
     (void)pos;
     if (f->ring_len == 0 && !f->done) {
+        f->dst = buf;
+        f->dst_len = 0;
+        f->dst_max = max;
         if (f->paused) {
             f->paused = 0;
-            curl_easy_pause(f->easy, CURLPAUSE_CONT); /* may refill the ring at once */
+            curl_easy_pause(f->easy, CURLPAUSE_CONT); /* may deliver at once */
         }
         drive(f, 0);
+        f->dst = NULL;
+        if (f->dst_len > 0)
+            return (ssize_t)f->dst_len; /* the ring, if it got more, follows */
     }
     if (f->ring_len > 0) {
         size_t n = max < f->ring_len ? max : f->ring_len;
@@ -431,12 +468,7 @@ static ssize_t read_body(void *cls, uint64_t pos, char *buf, size_t max)
         cache_abandon(f);
         return MHD_CONTENT_READER_END_WITH_ERROR; /* the client sees a cut transfer */
     }
-    if (f->cache_fd >= 0) {
-        int fine = close(f->cache_fd) == 0;
-        f->cache_fd = -1;
-        if (!fine || rename(f->cache_tmp, f->cache_path) != 0)
-            unlink(f->cache_tmp);
-    }
+    cache_commit(f);
     return MHD_CONTENT_READER_END_OF_STREAM;
 }
 
@@ -468,7 +500,7 @@ static void cache_name(pmh_proxy *p, const char *url, char *out, size_t max)
     uint8_t d[PC_SHA256_LEN];
     char hex[PMH_HEX_ID_LEN + 1];
     out[0] = '\0';
-    if (pc_sha256(d, (const uint8_t *)url, strlen(url)) == PARLEY_OK) {
+    if (pmh_sha256(d, (const uint8_t *)url, strlen(url)) == PARLEY_OK) {
         pmh_hex(hex, d, sizeof d);
         if (snprintf(out, max, "%s/%s", p->cache_dir, hex) >= (int)max)
             out[0] = '\0';
@@ -596,7 +628,7 @@ static enum MHD_Result proxy_get(pmh_proxy *p, struct MHD_Connection *c)
         }
     }
     struct MHD_Response *resp = MHD_create_response_from_callback(
-        cl >= 0 ? (uint64_t)cl : MHD_SIZE_UNKNOWN, CURL_BUF_SIZE, read_body, f, free_body);
+        cl >= 0 ? (uint64_t)cl : MHD_SIZE_UNKNOWN, MHD_BLOCK_SIZE, read_body, f, free_body);
     if (resp == NULL) {
         fetch_free(f);
         return MHD_NO;
@@ -643,7 +675,7 @@ int pmh_proxy_start(pmh_proxy **out, const pmh_proxy_config *cfg)
     if (p->cfg.connect_timeout == 0)
         p->cfg.connect_timeout = 10;
     if (p->cfg.total_timeout == 0)
-        p->cfg.total_timeout = 600;
+        p->cfg.total_timeout = 3600;
     if (p->cfg.low_speed_limit == 0)
         p->cfg.low_speed_limit = 4096;
     if (p->cfg.low_speed_time == 0)

@@ -106,6 +106,10 @@ static int on_key(void *arg, const char *section, const char *name, const char *
         c->idle_timeout_s = (int)x;
         return 1;
     }
+    if (strcmp(name, "socket_sndbuf") == 0 && parse_long(v, 0, 64L << 20, &x)) {
+        c->sndbuf = (int)x;
+        return 1;
+    }
     if (strcmp(name, "rate") == 0 && parse_long(v, 1, 1000000, &x)) {
         c->rate = (double)x;
         return 1;

@@ -358,9 +358,12 @@ static int rate_ok(sconn *c)
     c->tokens_ms = now;
     if (c->tokens > cfg->burst)
         c->tokens = cfg->burst;
+    /* The refusals are forgiven only once the bucket has refilled half
+     * way, so a flood that gets the odd token still counts as one. */
+    if (c->tokens >= cfg->burst / 2)
+        c->refused = 0;
     if (c->tokens >= 1.0) {
         c->tokens -= 1.0;
-        c->refused = 0;
         return 1;
     }
     c->refused++;
@@ -602,21 +605,28 @@ static void on_frame(parley_noise_bev *b, const uint8_t *data, size_t len, void 
     (void)b;
     if (c->state != ST_READY)
         return;
-    if (!rate_ok(c)) {
-        /* chat.md: a flood gets rate-limited errors, then the close. */
-        if (c->refused > (unsigned)c->w->s->cfg.burst) {
-            (void)send_error(c, 429, "rate-limited", "flood");
-            srv_log("closing %s/%u: flood", c->user, c->device);
-            conn_close(c, "flood");
-        } else if (c->refused == 1 || c->refused % 64 == 0) {
-            (void)send_error(c, 429, "rate-limited", NULL);
-        }
-        return;
-    }
     int rc = parley_stanza_parser_parse(c->w->parser, data, len, &st);
     if (rc == PARLEY_ERR_STANZA_TOO_LARGE) {
         (void)send_error(c, 413, "policy-violation", "stanza too large");
         conn_close(c, "oversized stanza");
+        return;
+    }
+    if (!rate_ok(c)) {
+        /* chat.md: a flood gets rate-limited answers, then the close. */
+        const char *id = st != NULL ? parley_stanza_attr(st, "id") : NULL;
+        if (c->refused > (unsigned)c->w->s->cfg.burst) {
+            (void)send_error(c, 429, "rate-limited", "flood");
+            srv_log("closing %s/%u: flood", c->user, c->device);
+            conn_close(c, "flood");
+        } else if (st != NULL && valid_id(id) &&
+                   (parley_stanza_is(st, "message") || parley_stanza_is(st, "receipt"))) {
+            (void)send_ack_error(c, id, parley_stanza_name(st), 429);
+        } else if (st != NULL && valid_id(id) && parley_stanza_is(st, "iq")) {
+            (void)send_iq_error(c, id, 429);
+        } else {
+            (void)send_error(c, 429, "rate-limited", NULL);
+        }
+        parley_stanza_free(st);
         return;
     }
     if (rc < 0) {
@@ -670,6 +680,8 @@ void srv_conn_accept(worker *w, int fd)
         evutil_closesocket(fd);
         return;
     }
+    if (s->cfg.sndbuf > 0)
+        (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &s->cfg.sndbuf, sizeof s->cfg.sndbuf);
     c = calloc(1, sizeof *c);
     ENSURE(c != NULL, PARLEY_ERR_NOMEM);
     c->w = w;

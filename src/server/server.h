@@ -53,7 +53,8 @@ typedef struct {
     size_t out_max;             /* encrypted output held per connection */
     int handshake_timeout_ms;
     int slow_timeout_ms;        /* output full this long: the connection is dropped */
-    int idle_timeout_s;         /* no frame at all this long: closed (0: never) */
+    int idle_timeout_s;
+    int sndbuf;                 /* SO_SNDBUF of client sockets; 0: the kernel's autotuning */         /* no frame at all this long: closed (0: never) */
     double rate;                /* stanzas per second per connection */
     double burst;
     int sync_normal;            /* benchmarks only: PSTORE_SYNC_NORMAL */

@@ -6,7 +6,6 @@
  */
 #include "signal/session_internal.h"
 
-#include <pthread.h>
 #include <string.h>
 #include "crypto/crypto.h"
 #include "util/safety.h"
@@ -38,59 +37,23 @@ int sig_chain_next(uint8_t next[32], const uint8_t ck[32])
 
 int sig_chain_step(uint8_t seed[32], uint8_t next[32], const uint8_t ck[32])
 {
-    static const uint8_t one = 0x01, two = 0x02;
-    int rc;
-    pc_hmac_key k;
-    const pc_part p1 = {&one, 1}, p2 = {&two, 1};
-    GUARD(pc_hmac_key_init(&k, ck, 32));
-    GUARD(pc_hmac_keyed(seed, &k, &p1, 1));
-    GUARD(pc_hmac_keyed(next, &k, &p2, 1));
-    rc = PARLEY_OK;
-out:
-    pc_hmac_key_wipe(&k);
-    return rc;
-}
-
-/* HKDF-Extract with libsignal's salt of 32 zero bytes uses one fixed HMAC
- * key: absorb it once per process. */
-static pc_hmac_key zero_salt;
-static int zero_salt_rc = PARLEY_ERR_CRYPTO;
-static pthread_once_t zero_salt_once = PTHREAD_ONCE_INIT;
-
-static void zero_salt_init(void)
-{
-    static const uint8_t zeros[32];
-    zero_salt_rc = pc_hmac_key_init(&zero_salt, zeros, sizeof zeros);
+    /* Both MACs under one key state, computed side by side. */
+    return pc_hmac_sha256_two(seed, next, ck, 0x01, 0x02);
 }
 
 int sig_message_keys(sig_msg_keys *mk, const uint8_t seed[32])
 {
     int rc;
-    uint8_t prk[32], t[3][32];
-    uint8_t ctr;
-    pc_hmac_key k;
-    const size_t info_len = sizeof info_keys - 1;
-    pthread_once(&zero_salt_once, zero_salt_init);
-    GUARD(zero_salt_rc);
-    /* RFC 5869: PRK = HMAC(salt, IKM); T(i) = HMAC(PRK, T(i-1) || info || i). */
-    const pc_part ikm = {seed, 32};
-    GUARD(pc_hmac_keyed(prk, &zero_salt, &ikm, 1));
-    GUARD(pc_hmac_key_init(&k, prk, sizeof prk));
-    for (int i = 0; i < 3; i++) {
-        ctr = (uint8_t)(i + 1);
-        pc_part parts[3] = {
-            {t[i > 0 ? i - 1 : 0], i > 0 ? 32u : 0u}, {info_keys, info_len}, {&ctr, 1}};
-        GUARD(pc_hmac_keyed(t[i], &k, parts, 3));
-    }
-    /* 80 bytes: cipher key (32), MAC key (32), IV (16). */
-    memcpy(mk->cipher_key, t[0], 32);
-    memcpy(mk->mac_key, t[1], 32);
-    memcpy(mk->iv, t[2], 16);
+    uint8_t okm[80];
+    /* RFC 5869 with libsignal's zero salt: 80 bytes of cipher key (32),
+     * MAC key (32) and IV (16). */
+    GUARD(pc_hkdf_sha256_short(okm, sizeof okm, seed, info_keys, sizeof info_keys - 1));
+    memcpy(mk->cipher_key, okm, 32);
+    memcpy(mk->mac_key, okm + 32, 32);
+    memcpy(mk->iv, okm + 64, 16);
     rc = PARLEY_OK;
 out:
-    pc_wipe(prk, sizeof prk);
-    pc_wipe(t, sizeof t);
-    pc_hmac_key_wipe(&k);
+    pc_wipe(okm, sizeof okm);
     return rc;
 }
 

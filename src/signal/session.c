@@ -699,15 +699,8 @@ static int try_decrypt(const sig_state *st, const sig_signal_msg *m, uint8_t *ou
     }
 keys:
     GUARD(sig_message_keys(&mk, seed));
-    GUARD(sig_signal_msg_verify_mac(m, mk.mac_key, st->remote_identity, st->local_identity));
-    ENSURE(out_max >= m->ciphertext_len, PARLEY_ERR_BUFFER);
-    rc = pc_aes256_cbc_decrypt(out, out_max, out_len, mk.cipher_key, mk.iv, m->ciphertext,
-                               m->ciphertext_len);
-    if (rc != PARLEY_OK) {
-        pc_wipe(out, m->ciphertext_len);
-        rc = PARLEY_ERR_INVALID_MESSAGE;
-        goto out;
-    }
+    GUARD(sig_signal_msg_open(m, &mk, st->remote_identity, st->local_identity, out, out_max,
+                              out_len));
     rc = PARLEY_OK;
 out:
     pc_wipe(ck, sizeof ck);

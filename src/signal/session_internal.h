@@ -177,6 +177,14 @@ PARLEY_MUST_CHECK int sig_signal_msg_seal(uint8_t *out, size_t out_max, size_t *
                                           const uint8_t *pt, size_t pt_len,
                                           const uint8_t sender_identity[32],
                                           const uint8_t receiver_identity[32]);
+/* Check the MAC (PARLEY_ERR_INVALID_MAC) and decrypt the ciphertext into
+ * out (PARLEY_ERR_BUFFER when out_max < the ciphertext length,
+ * PARLEY_ERR_INVALID_MESSAGE on bad padding); out holds nothing on
+ * failure. */
+PARLEY_MUST_CHECK int sig_signal_msg_open(const sig_signal_msg *m, const sig_msg_keys *mk,
+                                          const uint8_t sender_identity[32],
+                                          const uint8_t receiver_identity[32], uint8_t *out,
+                                          size_t out_max, size_t *out_len);
 PARLEY_MUST_CHECK int sig_prekey_msg_encode(uint8_t *out, size_t out_max, size_t *out_len,
                                             const sig_prekey_msg *m);
 /* Constant-time check of the 8-byte MAC over sender || receiver || body. */

@@ -319,15 +319,22 @@ int sig_signal_msg_seal(uint8_t *out, size_t out_max, size_t *out_len, const sig
                         const uint8_t receiver_identity[32])
 {
     int rc;
-    uint8_t mac[32];
+    /* The MAC input before the ciphertext: both identities, the version
+     * byte and the protobuf fields before the ciphertext bytes. */
+    uint8_t mac[32], head[2 * PARLEY_PUBKEY_LEN + 64];
     size_t ct_len = pt_len + (PC_AES_BLOCK - pt_len % PC_AES_BLOCK), got = 0;
     size_t body = put_header(out, out_max, ratchet, counter, previous_counter, ct_len);
     ENSURE(body > 0, PARLEY_ERR_BUFFER);
-    /* Encrypt straight into the message: no copy of the ciphertext. */
-    GUARD(pc_aes256_cbc_encrypt(out + body - ct_len, ct_len, &got, mk->cipher_key, mk->iv, pt,
-                                pt_len));
+    size_t hdr = body - ct_len;
+    ENSURE(hdr <= sizeof head - 2 * PARLEY_PUBKEY_LEN, PARLEY_ERR_CRYPTO);
+    parley_key_encode(head, sender_identity);
+    parley_key_encode(head + PARLEY_PUBKEY_LEN, receiver_identity);
+    memcpy(head + 2 * PARLEY_PUBKEY_LEN, out, hdr);
+    /* Encrypt straight into the message, hashing as the ciphertext is
+     * produced: no copy of it, and one pass over it. */
+    GUARD(pc_cbc_hmac_seal(out + hdr, ct_len, &got, mk->cipher_key, mk->iv, mk->mac_key, head,
+                           2 * PARLEY_PUBKEY_LEN + hdr, pt, pt_len, mac));
     ENSURE(got == ct_len, PARLEY_ERR_CRYPTO);
-    GUARD(compute_mac(mac, mk->mac_key, sender_identity, receiver_identity, out, body));
     memcpy(out + body, mac, SIG_MAC_LEN);
     *out_len = body + SIG_MAC_LEN;
     rc = PARLEY_OK;
@@ -346,6 +353,53 @@ int sig_signal_msg_verify_mac(const sig_signal_msg *m, const uint8_t mac_key[32]
     GUARD(compute_mac(mac, mac_key, sender_identity, receiver_identity, m->serialized, body_len));
     ENSURE(pc_ct_eq(mac, m->serialized + body_len, SIG_MAC_LEN), PARLEY_ERR_INVALID_MAC);
     rc = PARLEY_OK;
+out:
+    pc_wipe(mac, sizeof mac);
+    return rc;
+}
+
+int sig_signal_msg_open(const sig_signal_msg *m, const sig_msg_keys *mk,
+                        const uint8_t sender_identity[32], const uint8_t receiver_identity[32],
+                        uint8_t *out, size_t out_max, size_t *out_len)
+{
+    int rc;
+    uint8_t mac[32], head[2 * PARLEY_PUBKEY_LEN + 64];
+    size_t body_len = m->serialized_len - SIG_MAC_LEN;
+    const uint8_t *body_end = m->serialized + body_len;
+    /* One pass when the ciphertext closes the body (the canonical layout,
+     * read in place) and fits out: the MAC is still checked before the
+     * plaintext or the padding verdict is used. */
+    if (out_max >= m->ciphertext_len && m->ciphertext + m->ciphertext_len == body_end &&
+        body_len - m->ciphertext_len <= sizeof head - 2 * PARLEY_PUBKEY_LEN) {
+        size_t hdr = body_len - m->ciphertext_len;
+        parley_key_encode(head, sender_identity);
+        parley_key_encode(head + PARLEY_PUBKEY_LEN, receiver_identity);
+        memcpy(head + 2 * PARLEY_PUBKEY_LEN, m->serialized, hdr);
+        int dec = pc_cbc_hmac_open(out, out_max, out_len, mk->cipher_key, mk->iv, mk->mac_key,
+                                   head, 2 * PARLEY_PUBKEY_LEN + hdr, m->ciphertext,
+                                   m->ciphertext_len, mac);
+        if (dec != PARLEY_OK && dec != PARLEY_ERR_DECODE) {
+            pc_wipe(out, m->ciphertext_len);
+            rc = dec;
+            goto out;
+        }
+        if (!pc_ct_eq(mac, body_end, SIG_MAC_LEN)) {
+            pc_wipe(out, m->ciphertext_len);
+            rc = PARLEY_ERR_INVALID_MAC;
+            goto out;
+        }
+        ENSURE(dec == PARLEY_OK, PARLEY_ERR_INVALID_MESSAGE);
+        rc = PARLEY_OK;
+        goto out;
+    }
+    GUARD(sig_signal_msg_verify_mac(m, mk->mac_key, sender_identity, receiver_identity));
+    ENSURE(out_max >= m->ciphertext_len, PARLEY_ERR_BUFFER);
+    rc = pc_aes256_cbc_decrypt(out, out_max, out_len, mk->cipher_key, mk->iv, m->ciphertext,
+                               m->ciphertext_len);
+    if (rc != PARLEY_OK) {
+        pc_wipe(out, m->ciphertext_len);
+        rc = PARLEY_ERR_INVALID_MESSAGE;
+    }
 out:
     pc_wipe(mac, sizeof mac);
     return rc;

@@ -230,6 +230,9 @@ typedef struct {
      * wrappers for a single op, possibly from several threads at once.
      */
     int (*batch_run)(pstore *s, pstore_op **ops, size_t n);
+
+    /* The interop tables (store/interop.h, schema version 2). */
+    const struct pstore_interop_ops *interop;
 } pstore_ops;
 
 /* ---- opening and closing ----------------------------------------------- */

@@ -7,7 +7,7 @@
 #include "store/store.h"
 
 /* The schema this build writes; each backend migrates up to it at open. */
-#define PSTORE_SCHEMA_VERSION 1
+#define PSTORE_SCHEMA_VERSION 2
 
 PARLEY_MUST_CHECK int pstore_check_envelope(const pstore_envelope *env);
 PARLEY_MUST_CHECK int pstore_check_device_ref(const char *user, uint32_t device_id);

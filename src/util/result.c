@@ -78,6 +78,19 @@ static const struct {
     {PARLEY_ERR_CLIENT_NOT_REGISTERED, "client_not_registered"},
     {PARLEY_ERR_CLIENT_DEVICES, "client_device_list_invalid"},
     {PARLEY_ERR_CLIENT_CLOSED, "client_connection_closed"},
+    {PARLEY_ERR_ATTEST_SIGNATURE, "attestation_bad_signature"},
+    {PARLEY_ERR_ATTEST_UNKNOWN_KEY, "attestation_unknown_key"},
+    {PARLEY_ERR_ATTEST_PROVIDER, "attestation_wrong_provider"},
+    {PARLEY_ERR_ATTEST_DOMAIN, "attestation_wrong_domain"},
+    {PARLEY_ERR_ATTEST_EXPIRED, "attestation_expired"},
+    {PARLEY_ERR_ATTEST_NOT_YET_VALID, "attestation_not_yet_valid"},
+    {PARLEY_ERR_ATTEST_KEY_MISMATCH, "attestation_key_mismatch"},
+    {PARLEY_ERR_ATTEST_LIFETIME, "attestation_lifetime_too_long"},
+    {PARLEY_ERR_HTTP_SIGNATURE, "http_bad_signature"},
+    {PARLEY_ERR_HTTP_STALE, "http_stale_timestamp"},
+    {PARLEY_ERR_HTTP_REPLAY, "http_replayed_request"},
+    {PARLEY_ERR_HTTP_STATUS, "http_failure_status"},
+    {PARLEY_ERR_HTTP_CIRCUIT_OPEN, "http_circuit_open"},
 };
 
 const char *parley_strerror(int rc)

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -32,6 +33,9 @@ static long now_ms(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
+
+uint8_t *st_capture;
+size_t st_capture_max;
 
 static int check_hex32(uint8_t out[32], const char *hex)
 {
@@ -131,6 +135,8 @@ int st_start(st_server *s)
     off_t start = lseek(logfd, 0, SEEK_END);
     pid_t pid = fork();
     if (pid == 0) {
+        /* The server never outlives a test that died. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         dup2(logfd, 2);
         close(logfd);
         execl(s->parleyd, s->parleyd, "-c", s->conf, (char *)NULL);
@@ -277,11 +283,9 @@ static int pump(st_client *c, int timeout_ms)
 int st_connect(st_client *c, const st_server *s, const st_dev *d, const char *login,
                parley_stanza **first)
 {
-    uint8_t *cap = c->cap;
-    size_t capmax = c->capmax;
     memset(c, 0, sizeof *c);
-    c->cap = cap;
-    c->capmax = capmax;
+    c->cap = st_capture;
+    c->capmax = st_capture_max;
     *first = NULL;
     c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (c->fd < 0)

@@ -62,6 +62,10 @@ typedef struct {
     size_t caplen, capmax;
 } st_client;
 
+/* When set, connections made by st_connect record what they send here. */
+extern uint8_t *st_capture;
+extern size_t st_capture_max;
+
 /* Connect and complete the handshake with the given login payload; the
  * first stanza (success or failure) is returned in *first (caller frees).
  * Returns 0, or < 0 when the connection failed before that. */

@@ -13,6 +13,7 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -21,7 +22,7 @@
 #include "crypto/crypto.h"
 #include "mediahost/mediahost.h"
 
-static int test_auth(void *ctx, const char *token, char user[PMH_USER_MAX])
+static inline int test_auth(void *ctx, const char *token, char user[PMH_USER_MAX])
 {
     (void)ctx;
     if (strcmp(token, "alice-token") == 0) {
@@ -35,7 +36,7 @@ static int test_auth(void *ctx, const char *token, char user[PMH_USER_MAX])
     return 0;
 }
 
-static void rm_rf(const char *path)
+static inline void rm_rf(const char *path)
 {
     char cmd[600];
     if (strncmp(path, "/tmp/", 5) != 0 || strstr(path, "..") != NULL)
@@ -45,7 +46,7 @@ static void rm_rf(const char *path)
         fprintf(stderr, "could not remove %s\n", path);
 }
 
-static int count_files(const char *dir)
+static inline int count_files(const char *dir)
 {
     DIR *d = opendir(dir);
     int n = 0;
@@ -59,7 +60,7 @@ static int count_files(const char *dir)
 }
 
 /* A file of n pseudo-random bytes; returns its path in out. */
-static int make_file(char *out, size_t max, const char *dir, const char *name, uint64_t n,
+static inline int make_file(char *out, size_t max, const char *dir, const char *name, uint64_t n,
                      uint32_t seed)
 {
     snprintf(out, max, "%s/%s", dir, name);
@@ -88,7 +89,7 @@ static int make_file(char *out, size_t max, const char *dir, const char *name, u
     return 0;
 }
 
-static int sha256_file(const char *path, uint8_t out[32])
+static inline int sha256_file(const char *path, uint8_t out[32])
 {
     int fd = open(path, O_RDONLY);
     if (fd < 0)
@@ -107,7 +108,7 @@ static int sha256_file(const char *path, uint8_t out[32])
 
 /* Send `req` (and `body_n` bytes of body) to 127.0.0.1:port; read the
  * response into resp unless close_early. */
-static int raw_http(uint16_t port, const char *req, const void *body, size_t body_n,
+static inline int raw_http(uint16_t port, const char *req, const void *body, size_t body_n,
                     int close_early, char *resp, size_t resp_max)
 {
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
@@ -154,8 +155,23 @@ static size_t membuf_write(char *p, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
-/* GET (or other method) into memory; returns the status, -1 on failure. */
-static long http_mem(const char *method, const char *url, const char *token, const char *range,
+static char http_last_error[64], http_last_cache[16];
+static const char *http_extra_header; /* one more request header, or NULL */
+
+static size_t http_header(char *line, size_t size, size_t nitems, void *ud)
+{
+    size_t n = size * nitems;
+    (void)ud;
+    if (n > 14 && strncasecmp(line, "Parley-Error: ", 14) == 0)
+        snprintf(http_last_error, sizeof http_last_error, "%.*s", (int)(n - 14 - 2), line + 14);
+    if (n > 14 && strncasecmp(line, "Parley-Cache: ", 14) == 0)
+        snprintf(http_last_cache, sizeof http_last_cache, "%.*s", (int)(n - 14 - 2), line + 14);
+    return n;
+}
+
+/* GET (or other method) into memory; returns the status, -1 on failure.
+ * The Parley-Error and Parley-Cache headers land in http_last_*. */
+static inline long http_mem(const char *method, const char *url, const char *token, const char *range,
                      membuf *m, const char *ca_file)
 {
     CURL *c = curl_easy_init();
@@ -163,6 +179,10 @@ static long http_mem(const char *method, const char *url, const char *token, con
     char auth[300];
     long status = -1;
     m->n = 0;
+    http_last_error[0] = http_last_cache[0] = '\0';
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, http_header);
+    if (http_extra_header != NULL)
+        h = curl_slist_append(h, http_extra_header);
     if (token != NULL) {
         snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
         h = curl_slist_append(h, auth);
@@ -188,7 +208,7 @@ static long http_mem(const char *method, const char *url, const char *token, con
     return status;
 }
 
-static uint8_t *read_file(const char *path, size_t *n)
+static inline uint8_t *read_file(const char *path, size_t *n)
 {
     int fd = open(path, O_RDONLY);
     struct stat st;

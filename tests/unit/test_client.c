@@ -68,11 +68,14 @@ static void test_device_list(void)
     CHECK_MEM(got.keys[1], l.keys[1], 33);
     /* signed by device 3 instead of the primary */
     CHECK_RC(parley_xeddsa_sign(bad, p2, raw, raw_len), PARLEY_OK);
-    CHECK_RC(parley_device_list_verify(&got, "bob@gk.example", raw, raw_len, bad), PARLEY_ERR_INVALID_SIGNATURE);
+    CHECK_RC(parley_device_list_verify(&got, "bob@gk.example", raw, raw_len, bad),
+             PARLEY_ERR_INVALID_SIGNATURE);
     CHECK(got.count == 0);
     /* another user's list */
-    CHECK_RC(parley_device_list_verify(&got, "eve@gk.example", raw, raw_len, sig), PARLEY_ERR_CLIENT_DEVICES);
-    CHECK_RC(parley_device_list_verify(&got, "bob@gk.exampl", raw, raw_len, sig), PARLEY_ERR_CLIENT_DEVICES);
+    CHECK_RC(parley_device_list_verify(&got, "eve@gk.example", raw, raw_len, sig),
+             PARLEY_ERR_CLIENT_DEVICES);
+    CHECK_RC(parley_device_list_verify(&got, "bob@gk.exampl", raw, raw_len, sig),
+             PARLEY_ERR_CLIENT_DEVICES);
     /* a flipped byte anywhere breaks the signature or the format */
     for (size_t i = 0; i < raw_len; i += 5) {
         raw[i] ^= 0x40;
@@ -84,30 +87,36 @@ static void test_device_list(void)
     for (size_t n = 0; n < raw_len; n++) {
         CHECK(parley_device_list_verify(&got, "bob@gk.example", raw, n, sig) != PARLEY_OK);
         int rc = parley_device_list_verify(&got, "bob@gk.example", raw, n, NULL);
-        CHECK(n == raw_len - 37 ? rc == PARLEY_OK : (rc == PARLEY_ERR_DECODE || rc == PARLEY_ERR_CLIENT_DEVICES));
+        CHECK(n == raw_len - 37 ? rc == PARLEY_OK
+                                : (rc == PARLEY_ERR_DECODE || rc == PARLEY_ERR_CLIENT_DEVICES));
     }
     free(raw);
     /* disorder and duplicates are refused when encoding */
     l.ids[1] = 1;
-    CHECK_RC(parley_device_list_encode(&l, "bob@gk.example", &raw, &raw_len), PARLEY_ERR_INVALID_ARG);
+    CHECK_RC(parley_device_list_encode(&l, "bob@gk.example", &raw, &raw_len),
+             PARLEY_ERR_INVALID_ARG);
     /* a list without device 1 cannot be verified: nobody may sign it */
     l.ids[0] = 2;
     l.ids[1] = 3;
     CHECK_RC(parley_device_list_encode(&l, "bob@gk.example", &raw, &raw_len), PARLEY_OK);
-    CHECK_RC(parley_device_list_verify(&got, "bob@gk.example", raw, raw_len, NULL), PARLEY_ERR_CLIENT_DEVICES);
+    CHECK_RC(parley_device_list_verify(&got, "bob@gk.example", raw, raw_len, NULL),
+             PARLEY_ERR_CLIENT_DEVICES);
     /* ids out of order on the wire */
     memcpy(raw + 36, "\0\0\0\x04", 4);
-    CHECK_RC(parley_device_list_verify(&got, "bob@gk.example", raw, raw_len, NULL), PARLEY_ERR_CLIENT_DEVICES);
+    CHECK_RC(parley_device_list_verify(&got, "bob@gk.example", raw, raw_len, NULL),
+             PARLEY_ERR_CLIENT_DEVICES);
     free(raw);
     /* an invalid key type byte */
     l.ids[0] = 1;
     l.keys[1][0] = 0x06;
     CHECK_RC(parley_device_list_encode(&l, "bob@gk.example", &raw, &raw_len), PARLEY_OK);
-    CHECK_RC(parley_device_list_verify(&got, "bob@gk.example", raw, raw_len, NULL), PARLEY_ERR_INVALID_KEY);
+    CHECK_RC(parley_device_list_verify(&got, "bob@gk.example", raw, raw_len, NULL),
+             PARLEY_ERR_INVALID_KEY);
     free(raw);
     /* too many devices */
     l.count = PARLEY_CLIENT_MAX_DEVICES + 1;
-    CHECK_RC(parley_device_list_encode(&l, "bob@gk.example", &raw, &raw_len), PARLEY_ERR_INVALID_ARG);
+    CHECK_RC(parley_device_list_encode(&l, "bob@gk.example", &raw, &raw_len),
+             PARLEY_ERR_INVALID_ARG);
     pc_wipe(p1, 32);
     pc_wipe(p2, 32);
 }
@@ -205,29 +214,35 @@ static void test_store_sessions(void)
     CHECK_RC(parley_signal_new_signed_prekey(b, 1, 1000), PARLEY_OK);
     CHECK_RC(parley_signal_bundle(b, 1, 1, &bundle), PARLEY_OK);
     CHECK_RC(parley_signal_start(a, "bob@x/1", 1, &bundle), PARLEY_OK);
-    CHECK_RC(parley_signal_encrypt(a, "bob@x/1", 1, (const uint8_t *)"hello", 5, ct, sizeof ct, &ct_len, &type),
+    CHECK_RC(parley_signal_encrypt(a, "bob@x/1", 1, (const uint8_t *)"hello", 5, ct, sizeof ct,
+                                   &ct_len, &type),
              PARLEY_OK);
     CHECK(type == PARLEY_MSG_PREKEY);
-    CHECK_RC(parley_signal_encrypt(a, "bob@x/1", 1, (const uint8_t *)"again", 5, ct2, sizeof ct2, &ct2_len, &type2),
+    CHECK_RC(parley_signal_encrypt(a, "bob@x/1", 1, (const uint8_t *)"again", 5, ct2, sizeof ct2,
+                                   &ct2_len, &type2),
              PARLEY_OK);
     /* b: decrypt inside a transaction, roll it back, restart */
     CHECK_RC(pcl_store_begin(&sb), PARLEY_OK);
-    CHECK_RC(parley_signal_decrypt(b, "alice@x/1", 1, type, ct, ct_len, pt, sizeof pt, &pt_len), PARLEY_OK);
+    CHECK_RC(parley_signal_decrypt(b, "alice@x/1", 1, type, ct, ct_len, pt, sizeof pt, &pt_len),
+             PARLEY_OK);
     CHECK(pt_len == 5 && memcmp(pt, "hello", 5) == 0);
     pcl_store_rollback(&sb);
     parley_signal_free(b);
     b = NULL;
     CHECK_RC(parley_signal_open(&b, ssb), PARLEY_OK);
     CHECK_RC(pcl_store_begin(&sb), PARLEY_OK);
-    CHECK_RC(parley_signal_decrypt(b, "alice@x/1", 1, type, ct, ct_len, pt, sizeof pt, &pt_len), PARLEY_OK);
+    CHECK_RC(parley_signal_decrypt(b, "alice@x/1", 1, type, ct, ct_len, pt, sizeof pt, &pt_len),
+             PARLEY_OK);
     CHECK(pt_len == 5 && memcmp(pt, "hello", 5) == 0);
     CHECK_RC(pcl_store_commit(&sb), PARLEY_OK);
     /* after commit and a restart the same copy is a duplicate */
     parley_signal_free(b);
     b = NULL;
     CHECK_RC(parley_signal_open(&b, ssb), PARLEY_OK);
-    CHECK(parley_signal_decrypt(b, "alice@x/1", 1, type, ct, ct_len, pt, sizeof pt, &pt_len) != PARLEY_OK);
-    CHECK_RC(parley_signal_decrypt(b, "alice@x/1", 1, type2, ct2, ct2_len, pt, sizeof pt, &pt_len), PARLEY_OK);
+    CHECK(parley_signal_decrypt(b, "alice@x/1", 1, type, ct, ct_len, pt, sizeof pt, &pt_len) !=
+          PARLEY_OK);
+    CHECK_RC(parley_signal_decrypt(b, "alice@x/1", 1, type2, ct2, ct2_len, pt, sizeof pt, &pt_len),
+             PARLEY_OK);
     CHECK(pt_len == 5 && memcmp(pt, "again", 5) == 0);
     /* the stores hold no plaintext */
     {
@@ -262,8 +277,10 @@ static void test_engine_offline(void)
     CHECK_RC(parley_client_devices(c, info, 4, &n), PARLEY_ERR_CLIENT_NOT_REGISTERED);
     CHECK_RC(parley_client_receive(c, 0, NULL, NULL, NULL), PARLEY_ERR_CLIENT_NOT_REGISTERED);
     /* bad account names and server addresses are refused up front */
-    CHECK_RC(parley_client_register(c, "127.0.0.1:1", root, "no-at-sign", "code"), PARLEY_ERR_INVALID_ARG);
-    CHECK_RC(parley_client_register(c, "127.0.0.1:1", root, "a@b/2", "code"), PARLEY_ERR_INVALID_ARG);
+    CHECK_RC(parley_client_register(c, "127.0.0.1:1", root, "no-at-sign", "code"),
+             PARLEY_ERR_INVALID_ARG);
+    CHECK_RC(parley_client_register(c, "127.0.0.1:1", root, "a@b/2", "code"),
+             PARLEY_ERR_INVALID_ARG);
     /* nothing listens on port 1: a network error, and the identity stays
      * for the next attempt */
     CHECK_RC(parley_client_register(c, "127.0.0.1:1", root, "a@b", "code"), PARLEY_ERR_IO);
@@ -279,6 +296,45 @@ static void test_engine_offline(void)
     rm_rf(tmpdir);
 }
 
+/* ---- small parsers of the engine ---- */
+
+#include "client/engine_internal.h"
+
+static void test_parsers(void)
+{
+    char user[64];
+    uint32_t dev = 0;
+    parley_stanza *e = NULL;
+    uint8_t buf[40];
+    size_t n = 0;
+    CHECK_RC(pcl_split_addr("bob@gk.example/12", user, sizeof user, &dev), PARLEY_OK);
+    CHECK(strcmp(user, "bob@gk.example") == 0 && dev == 12);
+    CHECK_RC(pcl_split_addr("bob@gk.example", user, sizeof user, &dev), PARLEY_ERR_DECODE);
+    CHECK_RC(pcl_split_addr("bob@gk.example/", user, sizeof user, &dev), PARLEY_ERR_DECODE);
+    CHECK_RC(pcl_split_addr("bob@gk.example/0", user, sizeof user, &dev), PARLEY_ERR_DECODE);
+    CHECK_RC(pcl_split_addr("bob@gk.example/01", user, sizeof user, &dev), PARLEY_ERR_DECODE);
+    CHECK_RC(pcl_split_addr("bob@gk.example/1x", user, sizeof user, &dev), PARLEY_ERR_DECODE);
+    CHECK_RC(pcl_split_addr("bob@gk.example/99999999999", user, sizeof user, &dev),
+             PARLEY_ERR_DECODE);
+    CHECK_RC(pcl_split_addr("/1", user, sizeof user, &dev), PARLEY_ERR_DECODE);
+    CHECK_RC(pcl_split_addr("nobody/1", user, sizeof user, &dev), PARLEY_ERR_DECODE);
+    CHECK_RC(pcl_split_addr("bob@gk.example/1", user, 8, &dev), PARLEY_ERR_DECODE);
+    CHECK_RC(parley_stanza_new(&e, "x"), PARLEY_OK);
+    CHECK_RC(pcl_attr_b64_set(e, "sig", (const uint8_t *)"\x00\xff\x10", 3), PARLEY_OK);
+    CHECK(strcmp(parley_stanza_attr(e, "sig"), "AP8Q") == 0);
+    CHECK_RC(pcl_attr_b64_get(e, "sig", buf, sizeof buf, &n), PARLEY_OK);
+    CHECK(n == 3 && memcmp(buf, "\x00\xff\x10", 3) == 0);
+    CHECK_RC(pcl_attr_b64_get(e, "none", buf, sizeof buf, &n), PARLEY_ERR_DECODE);
+    CHECK_RC(pcl_attr_b64_get(e, "sig", buf, 2, &n), PARLEY_ERR_BUFFER);
+    CHECK_RC(parley_stanza_set_attr(e, "sig", "AP9="), PARLEY_OK); /* non-zero trailing bits */
+    CHECK_RC(pcl_attr_b64_get(e, "sig", buf, sizeof buf, &n), PARLEY_ERR_STANZA_BASE64);
+    CHECK_RC(parley_stanza_set_attr(e, "sig", "AP8"), PARLEY_OK);
+    CHECK_RC(pcl_attr_b64_get(e, "sig", buf, sizeof buf, &n), PARLEY_ERR_STANZA_BASE64);
+    CHECK_RC(parley_stanza_set_attr(e, "sig", "A P8Q"), PARLEY_OK);
+    CHECK_RC(pcl_attr_b64_get(e, "sig", buf, sizeof buf, &n), PARLEY_ERR_STANZA_BASE64);
+    parley_stanza_free(e);
+}
+
 int main(void)
 {
     if (pc_init() != PARLEY_OK)
@@ -287,5 +343,6 @@ int main(void)
     test_store_files();
     test_store_sessions();
     test_engine_offline();
+    test_parsers();
     TEST_MAIN_END();
 }

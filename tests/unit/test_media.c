@@ -12,6 +12,7 @@
 
 #include "check.h"
 #include "crypto/crypto.h"
+#include "crypto/sha256_blocks.h"
 #include "parley/media.h"
 
 typedef struct {
@@ -440,7 +441,9 @@ static void test_stream_primitives(void)
     l2 += l;
     pc_cbc_stream_free(cs);
     CHECK(l1 == l2 && memcmp(ct1, ct2, l1) == 0);
-    ct1[l1 - 1] ^= 0x55; /* garbles the last block, hence the padding */
+    /* CBC: flipping a bit of the previous ciphertext block flips the same
+     * bit of the last plaintext block, so the pad byte 0x08 becomes 0x5d */
+    ct1[l1 - 17] ^= 0x55;
     CHECK_RC(pc_cbc_stream_new(&cs, 0, k, iv), PARLEY_OK);
     CHECK_RC(pc_cbc_stream_update(cs, pt, sizeof pt, &l, ct1, l1), PARLEY_OK);
     CHECK(l == l1 - 16);
@@ -448,13 +451,58 @@ static void test_stream_primitives(void)
     pc_cbc_stream_free(cs);
 }
 
+/* Three streams at once equal three streams one by one, for any lengths
+ * and buffered offsets. */
+static void test_multi(void)
+{
+    uint8_t data[3][9000], a[32], b[32];
+    for (int s = 0; s < 3; s++)
+        for (size_t i = 0; i < sizeof data[s]; i++)
+            data[s][i] = (uint8_t)rnd(256);
+    for (int iter = 0; iter < 50; iter++) {
+        pc_sha256_ctx c[3];
+        size_t pos[3] = {0, 0, 0}, len[3];
+        for (int s = 0; s < 3; s++) {
+            CHECK_RC(pc_sha256_init(&c[s]), PARLEY_OK);
+            len[s] = rnd(sizeof data[s]);
+        }
+        while (pos[0] < len[0] || pos[1] < len[1] || pos[2] < len[2]) {
+            pc_sha256_ctx *const cs[3] = {&c[0], &c[1], &c[2]};
+            const uint8_t *d[3];
+            size_t n[3];
+            for (int s = 0; s < 3; s++) {
+                n[s] = rnd(2000);
+                if (n[s] > len[s] - pos[s])
+                    n[s] = len[s] - pos[s];
+                d[s] = data[s] + pos[s];
+                pos[s] += n[s];
+            }
+            CHECK_RC(pc_sha256_update_multi(cs, d, n, 3), PARLEY_OK);
+        }
+        for (int s = 0; s < 3; s++) {
+            CHECK_RC(pc_sha256_final(&c[s], a), PARLEY_OK);
+            CHECK_RC(pc_sha256(b, data[s], len[s]), PARLEY_OK);
+            CHECK_MEM(a, b, 32);
+        }
+    }
+}
+
 int main(void)
 {
-    test_info_strings();
-    test_stream_primitives();
-    test_kats();
-    test_properties();
-    test_refusals();
-    test_files();
+    /* once on the accelerated paths where the CPU has them, once portable */
+    for (int portable = 0; portable < 2; portable++) {
+        pc_crypto_stream_portable(portable);
+        printf("%s paths (SHA extensions %s, AES-NI+SHA %s)\n",
+               portable ? "portable" : "default",
+               pc_sha256_blocks_accelerated() ? "present" : "absent",
+               pc_aes_sha_available() ? "in use" : "not in use");
+        test_info_strings();
+        test_stream_primitives();
+        test_multi();
+        test_kats();
+        test_properties();
+        test_refusals();
+        test_files();
+    }
     TEST_MAIN_END();
 }

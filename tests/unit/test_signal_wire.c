@@ -11,6 +11,7 @@
 #include "crypto/crypto.h"
 #include "signal/session_internal.h"
 #include "signal_wire.pb-c.h"
+#include "util/safety.h"
 
 #define MAX_MSG 8192
 
@@ -263,11 +264,96 @@ static void test_decoder_paths(void)
     }
 }
 
+/* Build a message whose ciphertext is raw (no padding added here), so a
+ * test can choose the padding the receiver finds. */
+static size_t raw_message(uint8_t *msg, size_t max, const sig_msg_keys *mk, const uint8_t *blocks,
+                          size_t n)
+{
+    uint8_t ct[96], ratchet[32];
+    size_t cl = 0, len = 0;
+    memset(ratchet, 0x33, sizeof ratchet);
+    /* CBC of n whole blocks: the first n bytes of the padded encryption. */
+    if (pc_aes256_cbc_encrypt(ct, sizeof ct, &cl, mk->cipher_key, mk->iv, blocks, n) != PARLEY_OK)
+        return 0;
+    if (sig_signal_msg_encode(msg, max, &len, mk->mac_key, ratchet, 9, 8, ct, n, sender,
+                              receiver) != PARLEY_OK)
+        return 0;
+    return len;
+}
+
+static void test_open(void)
+{
+    sig_msg_keys mk;
+    sig_signal_msg m;
+    uint8_t pt[200], msg[MAX_MSG], out[MAX_MSG], zero[MAX_MSG], ratchet[32], blocks[48];
+    size_t n = 0, got = 0;
+    memset(&mk, 0x44, sizeof mk);
+    memset(ratchet, 0x55, sizeof ratchet);
+    memset(zero, 0, sizeof zero);
+    for (size_t i = 0; i < sizeof pt; i++)
+        pt[i] = (uint8_t)(i ^ 0x5A);
+
+    for (size_t len = 0; len <= sizeof pt; len += 25) {
+        CHECK_RC(sig_signal_msg_seal(msg, sizeof msg, &n, &mk, ratchet, 1, 0, pt, len, sender,
+                                     receiver),
+                 PARLEY_OK);
+        CHECK_RC(sig_signal_msg_decode(&m, msg, n), PARLEY_OK);
+        CHECK_RC(sig_signal_msg_open(&m, &mk, sender, receiver, out, sizeof out, &got), PARLEY_OK);
+        CHECK(got == len && memcmp(out, pt, len) == 0);
+        /* Sender and receiver swapped: the MAC does not match, nothing out. */
+        memset(out, 0xEE, sizeof out);
+        CHECK_RC(sig_signal_msg_open(&m, &mk, receiver, sender, out, sizeof out, &got),
+                 PARLEY_ERR_INVALID_MAC);
+        CHECK(memcmp(out, zero, m.ciphertext_len) == 0 || out[0] == 0xEE);
+        /* Too little room: the MAC is checked first, then the room. */
+        CHECK_RC(sig_signal_msg_open(&m, &mk, sender, receiver, out, m.ciphertext_len - 1, &got),
+                 PARLEY_ERR_BUFFER);
+        CHECK_RC(sig_signal_msg_open(&m, &mk, receiver, sender, out, m.ciphertext_len - 1, &got),
+                 PARLEY_ERR_INVALID_MAC);
+        sig_signal_msg_free(&m);
+        /* A flipped MAC bit. */
+        msg[n - 1] ^= 0x01;
+        CHECK_RC(sig_signal_msg_decode(&m, msg, n), PARLEY_OK);
+        CHECK_RC(sig_signal_msg_open(&m, &mk, sender, receiver, out, sizeof out, &got),
+                 PARLEY_ERR_INVALID_MAC);
+        sig_signal_msg_free(&m);
+    }
+
+    /* Authentic messages whose padding is wrong: refused as invalid, with
+     * nothing released; good padding of every length accepted. */
+    for (int pad = 0; pad <= 20; pad++) {
+        memset(blocks, 0x77, sizeof blocks);
+        for (int i = 0; i < pad && i < 48; i++)
+            blocks[47 - i] = (uint8_t)pad;
+        blocks[47] = (uint8_t)pad;
+        n = raw_message(msg, sizeof msg, &mk, blocks, 48);
+        CHECK(n > 0);
+        CHECK_RC(sig_signal_msg_decode(&m, msg, n), PARLEY_OK);
+        int want = pad >= 1 && pad <= 16 ? PARLEY_OK : PARLEY_ERR_INVALID_MESSAGE;
+        memset(out, 0xEE, sizeof out);
+        CHECK_RC(sig_signal_msg_open(&m, &mk, sender, receiver, out, sizeof out, &got), want);
+        if (want == PARLEY_OK)
+            CHECK(got == (size_t)(48 - pad) && memcmp(out, blocks, got) == 0);
+        else
+            CHECK(memcmp(out, zero, 48) == 0);
+        sig_signal_msg_free(&m);
+    }
+    /* One wrong pad byte inside an otherwise valid 5-byte padding. */
+    memset(blocks, 5, sizeof blocks);
+    blocks[45] = 4;
+    n = raw_message(msg, sizeof msg, &mk, blocks, 48);
+    CHECK_RC(sig_signal_msg_decode(&m, msg, n), PARLEY_OK);
+    CHECK_RC(sig_signal_msg_open(&m, &mk, sender, receiver, out, sizeof out, &got),
+             PARLEY_ERR_INVALID_MESSAGE);
+    sig_signal_msg_free(&m);
+}
+
 int main(void)
 {
     CHECK_RC(pc_init(), PARLEY_OK);
     test_encoder_matches_protobuf_c();
     test_seal_matches_encode();
     test_decoder_paths();
+    test_open();
     TEST_MAIN_END();
 }

@@ -1352,7 +1352,7 @@ int main(void)
     }
     signal(SIGPIPE, SIG_IGN);
 
-    CHECK(pstore_schema_version() == 1);
+    CHECK(pstore_schema_version() == 2);
     CHECK(strcmp(parley_strerror(PARLEY_ERR_STORE_CORRUPT), "store_corrupt") == 0);
     test_file_mode();
     char main_path[128];

@@ -72,7 +72,8 @@ static const struct cmd_help helps[] = {
     {"register", "usage: parley -a ACCOUNT register --server HOST:PORT --root-key B64 --code CODE\n"
                  "Registers this device as the first (primary) device of ACCOUNT with the\n"
                  "one-time code from the operator (parleyctl user add), pinning the\n"
-                 "gatekeeper's root key.\n"},
+                 "gatekeeper's root key (base64 or hex). --prekeys N uploads N one-time\n"
+                 "prekeys instead of 100.\n"},
     {"link", "usage: parley -a ACCOUNT link --server HOST:PORT --root-key B64 --code CODE\n"
              "Adds this device to ACCOUNT with a code made by `parley link-code` on an\n"
              "existing device. The primary device signs the new device list the next\n"
@@ -91,8 +92,9 @@ static const struct cmd_help helps[] = {
                "with exponential backoff.\n"},
     {"devices", "usage: parley -a ACCOUNT devices\n"
                 "Lists the account's devices; `signed` marks those in the verified list.\n"},
-    {"remove-device", "usage: parley -a ACCOUNT remove-device N\n"
-                      "Removes device N from the account (from the primary, or device N itself).\n"},
+    {"remove-device",
+     "usage: parley -a ACCOUNT remove-device N\n"
+     "Removes device N from the account (from the primary, or device N itself).\n"},
     {"contacts", "usage: parley -a ACCOUNT contacts\n"
                  "Lists contacts with their trust state (trusted, verified, CHANGED).\n"},
     {"safety-number", "usage: parley -a ACCOUNT safety-number CONTACT\n"
@@ -127,8 +129,9 @@ static int exit_for(parley_client *c, int rc)
         fprintf(stderr, "parley: refused by the server: %s (%d)\n", reason, code);
         return EXIT_REFUSED;
     case PARLEY_ERR_UNTRUSTED_IDENTITY:
-        fprintf(stderr, "parley: the contact's identity key changed; compare the safety number and run "
-                        "`parley verify CONTACT` to accept it\n");
+        fprintf(stderr,
+                "parley: the contact's identity key changed; compare the safety number and run "
+                "`parley verify CONTACT` to accept it\n");
         return EXIT_UNTRUSTED;
     case PARLEY_ERR_CLIENT_NOT_REGISTERED:
         fprintf(stderr, "parley: this account is not registered here (run register or link)\n");
@@ -169,7 +172,8 @@ static void print_qr_data(const uint8_t *data, size_t n)
         for (int x = -quiet; x < w + quiet; x++) {
             int top = y >= 0 && y < w && x >= 0 && x < w && (qr->data[y * w + x] & 1);
             int bot = y + 1 >= 0 && y + 1 < w && x >= 0 && x < w && (qr->data[(y + 1) * w + x] & 1);
-            fputs(top ? (bot ? " " : "\xe2\x96\x84") : (bot ? "\xe2\x96\x80" : "\xe2\x96\x88"), stdout);
+            fputs(top ? (bot ? " " : "\xe2\x96\x84") : (bot ? "\xe2\x96\x80" : "\xe2\x96\x88"),
+                  stdout);
         }
         fputc('\n', stdout);
     }
@@ -178,8 +182,9 @@ static void print_qr_data(const uint8_t *data, size_t n)
 
 static void print_event(const parley_client_event *ev, void *arg)
 {
-    static const char *names[] = {"",         "message", "sent",  "receipt",      "presence",    "devices",
-                                  "identity", "prekeys", "error", "connected", "disconnected"};
+    static const char *names[] = {"",         "message",   "sent",        "receipt",
+                                  "presence", "devices",   "identity",    "prekeys",
+                                  "error",    "connected", "disconnected"};
     (void)arg;
     if (opt_json) {
         pbuf b;
@@ -195,8 +200,10 @@ static void print_event(const parley_client_event *ev, void *arg)
         if (ev->id)
             pjson_w_string(&w, "id", ev->id);
         if (ev->text)
-            pjson_w_string(&w, ev->type == PARLEY_CLIENT_EV_MESSAGE || ev->type == PARLEY_CLIENT_EV_SENT ? "text"
-                                                                                                          : "detail",
+            pjson_w_string(&w,
+                           ev->type == PARLEY_CLIENT_EV_MESSAGE || ev->type == PARLEY_CLIENT_EV_SENT
+                               ? "text"
+                               : "detail",
                            ev->text);
         pjson_w_int(&w, "t", (int64_t)ev->t);
         pjson_w_end(&w);
@@ -208,8 +215,8 @@ static void print_event(const parley_client_event *ev, void *arg)
     } else {
         switch (ev->type) {
         case PARLEY_CLIENT_EV_MESSAGE:
-            printf("Message from %s (id %s, t %llu):\n  %s\n", ev->from, ev->id, (unsigned long long)ev->t,
-                   ev->text);
+            printf("Message from %s (id %s, t %llu):\n  %s\n", ev->from, ev->id,
+                   (unsigned long long)ev->t, ev->text);
             break;
         case PARLEY_CLIENT_EV_SENT:
             printf("Sent by %s to %s (id %s):\n  %s\n", ev->from, ev->peer, ev->id, ev->text);
@@ -218,11 +225,12 @@ static void print_event(const parley_client_event *ev, void *arg)
             printf("Receipt (%s) from %s for %s\n", ev->text, ev->from, ev->id);
             break;
         case PARLEY_CLIENT_EV_IDENTITY:
-            printf("IDENTITY CHANGED for %s: sending is blocked until `parley verify %s`\n", ev->peer, ev->peer);
+            printf("IDENTITY CHANGED for %s: sending is blocked until `parley verify %s`\n",
+                   ev->peer, ev->peer);
             break;
         case PARLEY_CLIENT_EV_ERROR:
-            printf("Error for message %s from %s: %s\n", ev->id ? ev->id : "?", ev->from ? ev->from : "?",
-                   ev->text);
+            printf("Error for message %s from %s: %s\n", ev->id ? ev->id : "?",
+                   ev->from ? ev->from : "?", ev->text);
             break;
         case PARLEY_CLIENT_EV_CONNECTED:
         case PARLEY_CLIENT_EV_DISCONNECTED:
@@ -230,7 +238,8 @@ static void print_event(const parley_client_event *ev, void *arg)
                 fprintf(stderr, "parley: %s\n", names[ev->type]);
             break;
         default:
-            printf("%s: %s %s\n", names[ev->type], ev->peer ? ev->peer : "", ev->text ? ev->text : "");
+            printf("%s: %s %s\n", names[ev->type], ev->peer ? ev->peer : "",
+                   ev->text ? ev->text : "");
         }
     }
     fflush(stdout);
@@ -263,19 +272,25 @@ static int decode_b64(const char *in, uint8_t *out, size_t max, size_t *len)
 
 static int cmd_register(parley_client *c, int argc, char **argv, int link)
 {
-    static const struct option lo[] = {{"server", 1, 0, 's'}, {"root-key", 1, 0, 'r'}, {"code", 1, 0, 'c'}, {0}};
+    static const struct option lo[] = {{"server", 1, 0, 's'},
+                                       {"root-key", 1, 0, 'r'},
+                                       {"code", 1, 0, 'c'},
+                                       {"prekeys", 1, 0, 'p'},
+                                       {0}};
     const char *server = NULL, *root = NULL, *code = NULL, *user = parley_client_user(c);
     uint8_t key[32];
     size_t kl = 0;
     int o, rc;
     optind = 1;
-    while ((o = getopt_long(argc, argv, "s:r:c:", lo, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, "s:r:c:p:", lo, NULL)) != -1) {
         if (o == 's')
             server = optarg;
         else if (o == 'r')
             root = optarg;
         else if (o == 'c')
             code = optarg;
+        else if (o == 'p')
+            parley_client_set_prekey_batch(c, (unsigned)strtoul(optarg, NULL, 10));
         else
             return EXIT_USAGE;
     }
@@ -288,7 +303,8 @@ static int cmd_register(parley_client *c, int argc, char **argv, int link)
         return EXIT_USAGE;
     }
     user = argv[0]; /* the account, passed in by main */
-    rc = link ? parley_client_link(c, server, key, user, code) : parley_client_register(c, server, key, user, code);
+    rc = link ? parley_client_link(c, server, key, user, code)
+              : parley_client_register(c, server, key, user, code);
     if (rc == PARLEY_OK)
         printf("%s %s/%u\n", link ? "Linked" : "Registered", parley_client_user(c),
                (unsigned)parley_client_device(c));
@@ -359,7 +375,8 @@ static int cmd_receive(parley_client *c, int argc, char **argv, int daemon)
     }
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
-    int rc = parley_client_receive(c, daemon ? -1 : (int)(timeout * 1000), print_event, NULL, &stop_flag);
+    int rc = parley_client_receive(c, daemon ? -1 : (int)(timeout * 1000), print_event, NULL,
+                                   &stop_flag);
     return exit_for(c, rc);
 }
 
@@ -371,7 +388,8 @@ static int cmd_devices(parley_client *c)
     if (rc != PARLEY_OK)
         return exit_for(c, rc);
     for (size_t i = 0; i < n; i++) {
-        printf("%u%s%s identity ", (unsigned)d[i].id, d[i].id == 1 ? " primary" : "", d[i].self ? " (this device)" : "");
+        printf("%u%s%s identity ", (unsigned)d[i].id, d[i].id == 1 ? " primary" : "",
+               d[i].self ? " (this device)" : "");
         for (size_t k = 1; k < 9; k++)
             printf("%02x", d[i].identity[k]);
         printf(" %s\n", d[i].signed_list ? "signed" : "unsigned");
@@ -516,8 +534,9 @@ int main(int argc, char **argv)
     char **cargv = argv + i;
     if (want_help(cargc, cargv, cmd))
         return EXIT_OK;
-    static const char *known[] = {"register", "link", "link-code", "send", "receive", "daemon",
-                                  "devices", "remove-device", "contacts", "safety-number", "verify"};
+    static const char *known[] = {"register", "link",          "link-code", "send",
+                                  "receive",  "daemon",        "devices",   "remove-device",
+                                  "contacts", "safety-number", "verify"};
     int ok = 0;
     for (size_t k = 0; k < sizeof known / sizeof known[0]; k++)
         ok |= strcmp(known[k], cmd) == 0;

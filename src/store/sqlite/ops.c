@@ -5,6 +5,7 @@
  */
 #include <string.h>
 
+#include "store/sqlite/sq_interop.h"
 #include "store/sqlite/sq_internal.h"
 #include "store/store_internal.h"
 #include "util/safety.h"
@@ -779,4 +780,5 @@ const pstore_ops sq_ops = {
     .queue_fetch = queue_fetch,
     .queue_count = queue_count,
     .batch_run = batch_run,
+    .interop = &sq_interop_ops,
 };

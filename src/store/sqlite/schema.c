@@ -7,6 +7,7 @@
  */
 #include <stdint.h>
 
+#include "store/sqlite/sq_interop.h"
 #include "store/sqlite/sq_internal.h"
 #include "store/store_internal.h"
 #include "util/safety.h"
@@ -73,6 +74,8 @@ static const char *const migrations[] = {
     ");"
     "CREATE INDEX queue_by_device ON queue(user, device_id, id);"
     "CREATE UNIQUE INDEX queue_dedupe ON queue(user, device_id, sender, sender_device, client_id);",
+    /* 2: providers, consent, requests, blocks, reports (sqlite/interop.c). */
+    sq_interop_migration,
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == PSTORE_SCHEMA_VERSION,

@@ -1,0 +1,294 @@
+/*
+ * Media throughput, as ratios against references measured in the same run
+ * (docs/media.md, bench/RESULTS-media.md):
+ *
+ *  1. Encryption and decryption (parley_media_encryptor/decryptor) against
+ *     raw AES-256-CBC + HMAC-SHA256 over the same bytes and chunks, straight
+ *     on OpenSSL, and against the same plus the two SHA-256 passes the blob
+ *     format also requires (plaintext and blob hashes).
+ *  2. A blob fetched through the media proxy against the same blob
+ *     fetched directly from the media host, both over loopback.
+ *
+ *   bench_media [crypto MiB] [proxy MiB]     (defaults 256 and 256)
+ */
+#include <curl/curl.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "crypto/crypto.h"
+#include "mediahost/mediahost.h"
+#include "parley/media.h"
+
+#define CHUNK (64 * 1024)
+#define RUNS 5
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void die(const char *what, int rc)
+{
+    fprintf(stderr, "bench_media: %s: %s\n", what, parley_strerror(rc));
+    exit(1);
+}
+
+static uint8_t *data, *blob, *out;
+static size_t data_n, blob_n;
+static const uint8_t key[32] = {42};
+
+/*
+ * Raw reference, straight on OpenSSL (none of parley's code): EVP
+ * AES-256-CBC over the chunks, HMAC-SHA256 (EVP_MAC) over the ciphertext,
+ * plus `hashes` SHA-256 passes (0 or 2: over input and output, EVP).
+ */
+static double raw(int encrypt, int hashes)
+{
+    const uint8_t *in = encrypt ? data : blob;
+    size_t n = encrypt ? data_n : blob_n - PARLEY_MEDIA_MAC_LEN;
+    uint8_t iv[16] = {1}, mac[32], h[32];
+    size_t off = 0, maclen = 0;
+    int l = 0;
+    unsigned hl = 0;
+    double t0 = now_s();
+    EVP_CIPHER_CTX *cc = EVP_CIPHER_CTX_new();
+    EVP_MAC *m = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    EVP_MAC_CTX *mc = m ? EVP_MAC_CTX_new(m) : NULL;
+    EVP_MD_CTX *h1 = EVP_MD_CTX_new(), *h2 = EVP_MD_CTX_new();
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256", 0),
+                           OSSL_PARAM_construct_end()};
+    if (cc == NULL || mc == NULL || h1 == NULL || h2 == NULL ||
+        EVP_CipherInit_ex(cc, EVP_aes_256_cbc(), NULL, key, iv, encrypt) != 1 ||
+        EVP_MAC_init(mc, key, 32, params) != 1 ||
+        EVP_DigestInit_ex(h1, EVP_sha256(), NULL) != 1 ||
+        EVP_DigestInit_ex(h2, EVP_sha256(), NULL) != 1)
+        die("raw init", -1);
+    if (!encrypt)
+        EVP_CIPHER_CTX_set_padding(cc, 0); /* the blob is not padded to our key */
+    for (size_t pos = 0; pos < n; pos += CHUNK) {
+        size_t c = n - pos < CHUNK ? n - pos : CHUNK;
+        if (EVP_CipherUpdate(cc, out + off, &l, in + pos, (int)c) != 1)
+            die("raw update", -1);
+        /* the MAC is always over the ciphertext */
+        if (EVP_MAC_update(mc, encrypt ? out + off : in + pos, encrypt ? (size_t)l : c) != 1)
+            die("raw hmac", -1);
+        if (hashes && (EVP_DigestUpdate(h1, in + pos, c) != 1 ||
+                       EVP_DigestUpdate(h2, out + off, (size_t)l) != 1))
+            die("raw sha", -1);
+        off += (size_t)l;
+    }
+    if (EVP_CipherFinal_ex(cc, out + off, &l) != 1 ||
+        EVP_MAC_final(mc, mac, &maclen, sizeof mac) != 1 ||
+        EVP_DigestFinal_ex(h1, h, &hl) != 1 || EVP_DigestFinal_ex(h2, h, &hl) != 1)
+        die("raw final", -1);
+    EVP_CIPHER_CTX_free(cc);
+    EVP_MAC_CTX_free(mc);
+    EVP_MAC_free(m);
+    EVP_MD_CTX_free(h1);
+    EVP_MD_CTX_free(h2);
+    return now_s() - t0;
+}
+
+static double media_encrypt(void)
+{
+    parley_media_encryptor *e = NULL;
+    parley_media_digest dg;
+    size_t l, off = 0;
+    double t0 = now_s();
+    int rc = parley_media_encryptor_new(&e, key, PARLEY_MEDIA_VIDEO);
+    if (rc < 0)
+        die("encryptor", rc);
+    for (size_t pos = 0; pos < data_n; pos += CHUNK) {
+        size_t c = data_n - pos < CHUNK ? data_n - pos : CHUNK;
+        rc = parley_media_encryptor_update(e, data + pos, c, blob + off, c + 64, &l);
+        if (rc < 0)
+            die("encrypt", rc);
+        off += l;
+    }
+    rc = parley_media_encryptor_final(e, blob + off, 64, &l, &dg);
+    if (rc < 0)
+        die("encrypt final", rc);
+    blob_n = off + l;
+    parley_media_encryptor_free(e);
+    return now_s() - t0;
+}
+
+static double media_decrypt(void)
+{
+    parley_media_decryptor *d = NULL;
+    size_t l, off = 0;
+    double t0 = now_s();
+    int rc = parley_media_decryptor_new(&d, key, PARLEY_MEDIA_VIDEO, NULL, NULL, data_n);
+    if (rc < 0)
+        die("decryptor", rc);
+    for (size_t pos = 0; pos < blob_n; pos += CHUNK) {
+        size_t c = blob_n - pos < CHUNK ? blob_n - pos : CHUNK;
+        rc = parley_media_decryptor_update(d, blob + pos, c, out + off, c + 64, &l);
+        if (rc < 0)
+            die("decrypt", rc);
+        off += l;
+    }
+    rc = parley_media_decryptor_final(d, out + off, 64, &l, NULL);
+    if (rc < 0)
+        die("decrypt final", rc);
+    parley_media_decryptor_free(d);
+    return now_s() - t0;
+}
+
+static double best(double (*f)(void))
+{
+    double b = 1e9;
+    for (int i = 0; i < RUNS; i++) {
+        double t = f();
+        if (t < b)
+            b = t;
+    }
+    return b;
+}
+
+static double raw_enc(void) { return raw(1, 0); }
+static double raw_dec(void) { return raw(0, 0); }
+static double raw_enc_h(void) { return raw(1, 2); }
+static double raw_dec_h(void) { return raw(0, 2); }
+
+static void bench_crypto(size_t mib)
+{
+    data_n = mib << 20;
+    data = malloc(data_n);
+    blob = malloc(data_n + 64);
+    out = malloc(data_n + 64);
+    if (data == NULL || blob == NULL || out == NULL)
+        die("memory", PARLEY_ERR_NOMEM);
+    for (size_t i = 0; i < data_n; i++)
+        data[i] = (uint8_t)(i * 2654435761u >> 13);
+    media_encrypt(); /* warm up and produce the blob */
+    double mb = (double)data_n / 1e6;
+    double te = best(media_encrypt), tre = best(raw_enc), treh = best(raw_enc_h);
+    double td = best(media_decrypt), trd = best(raw_dec), trdh = best(raw_dec_h);
+    printf("crypto: %zu MiB in %d KiB chunks, best of %d\n", mib, CHUNK / 1024, RUNS);
+    printf("  encrypt  media %7.0f MB/s | raw CBC+HMAC %7.0f MB/s  ratio %.2f | "
+           "raw CBC+HMAC+2xSHA-256 %7.0f MB/s  ratio %.2f\n",
+           mb / te, mb / tre, tre / te, mb / treh, treh / te);
+    printf("  decrypt  media %7.0f MB/s | raw CBC+HMAC %7.0f MB/s  ratio %.2f | "
+           "raw CBC+HMAC+2xSHA-256 %7.0f MB/s  ratio %.2f\n",
+           mb / td, mb / trd, trd / td, mb / trdh, trdh / td);
+    free(data);
+    free(blob);
+    free(out);
+}
+
+/* ---- proxy against direct ------------------------------------------------------- */
+
+static int bench_auth(void *ctx, const char *token, char user[PMH_USER_MAX])
+{
+    (void)ctx;
+    if (strcmp(token, "bench") != 0)
+        return 0;
+    snprintf(user, PMH_USER_MAX, "bench");
+    return 1;
+}
+
+static int bench_allow(void *ctx, const char *provider, const char *host, unsigned port)
+{
+    (void)ctx;
+    (void)provider;
+    (void)port;
+    return strcmp(host, "127.0.0.1") == 0;
+}
+
+static double get_once(const char *url)
+{
+    int fd = open("/dev/null", O_WRONLY);
+    long st = 0;
+    double t0 = now_s();
+    int rc = pmh_client_get(url, "bench", fd, NULL, &st, NULL, 0);
+    double t = now_s() - t0;
+    close(fd);
+    if (rc < 0)
+        die("get", rc);
+    return t;
+}
+
+static void bench_proxy(size_t mib)
+{
+    char dir[] = "/tmp/parley-bmedia-XXXXXX", store[128], path[160], base[64];
+    char url[PMH_URL_MAX], purl[PMH_URL_MAX * 2];
+    if (mkdtemp(dir) == NULL)
+        die("mkdtemp", PARLEY_ERR_IO);
+    snprintf(store, sizeof store, "%s/host", dir);
+    snprintf(path, sizeof path, "%s/blob", dir);
+    pmh_host_config hc = {.dir = store, .bind_addr = "127.0.0.1", .auth = bench_auth,
+                          .max_blob_size = ((uint64_t)mib << 20) + 4096};
+    pmh_proxy_config pc = {.bind_addr = "127.0.0.1", .auth = bench_auth, .allow = bench_allow,
+                           .allow_loopback = 1, .max_blob_size = ((uint64_t)mib << 20) + 4096,
+                           .rate_burst = 1000};
+    pmh_host *h = NULL;
+    pmh_proxy *p = NULL;
+    int rc = pmh_host_start(&h, &hc);
+    if (rc < 0)
+        die("host", rc);
+    rc = pmh_proxy_start(&p, &pc);
+    if (rc < 0)
+        die("proxy", rc);
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    uint8_t *buf = malloc(1 << 20);
+    for (size_t i = 0; i < (1 << 20); i++)
+        buf[i] = (uint8_t)(i * 7);
+    for (size_t i = 0; i < mib; i++)
+        if (write(fd, buf, 1 << 20) != 1 << 20)
+            die("write", PARLEY_ERR_IO);
+    free(buf);
+    snprintf(base, sizeof base, "http://127.0.0.1:%u", pmh_host_port(h));
+    rc = pmh_client_upload(base, "bench", fd, (uint64_t)mib << 20, NULL, 0, 3, NULL, NULL, 0,
+                           url, sizeof url);
+    close(fd);
+    unlink(path);
+    if (rc < 0)
+        die("upload", rc);
+    CURL *c = curl_easy_init();
+    char *esc = curl_easy_escape(c, url, 0);
+    snprintf(purl, sizeof purl, "http://127.0.0.1:%u/v1/proxy?url=%s", pmh_proxy_port(p), esc);
+    curl_free(esc);
+    curl_easy_cleanup(c);
+    get_once(url); /* warm the page cache */
+    double td = 1e9, tp = 1e9;
+    for (int i = 0; i < RUNS; i++) {
+        double a = get_once(url), b = get_once(purl);
+        td = a < td ? a : td;
+        tp = b < tp ? b : tp;
+    }
+    double mb = (double)((uint64_t)mib << 20) / 1e6;
+    printf("proxy: %zu MiB blob over loopback, best of %d, alternating\n", mib, RUNS);
+    printf("  direct %7.0f MB/s | through proxy %7.0f MB/s  ratio %.2f\n", mb / td, mb / tp,
+           td / tp);
+    pmh_proxy_stop(p);
+    pmh_host_stop(h);
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "bench_media: could not remove %s\n", dir);
+}
+
+int main(int argc, char **argv)
+{
+    size_t cm = argc > 1 ? strtoul(argv[1], NULL, 10) : 256;
+    size_t pm = argc > 2 ? strtoul(argv[2], NULL, 10) : 256;
+    if (pc_init() < 0 || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        die("init", -1);
+    if (cm > 0)
+        bench_crypto(cm);
+    if (pm > 0)
+        bench_proxy(pm);
+    curl_global_cleanup();
+    return 0;
+}

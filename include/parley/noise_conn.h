@@ -45,6 +45,10 @@ extern "C" {
 #define PARLEY_NOISE_PROTO_XXFALLBACK "Noise_XXfallback_25519_AESGCM_SHA256"
 #define PARLEY_NOISE_DEFAULT_MAX_LOGIN 4096
 #define PARLEY_NOISE_MAX_SERVER_PAYLOAD 1024 /* largest server handshake payload a client reads */
+/* Each side rekeys its sending cipher (Noise spec 4.2) after this many
+ * transport messages, and its receiving cipher after as many received:
+ * no message says so, the count does (docs/protocol.md, "Rekey"). */
+#define PARLEY_NOISE_REKEY_EVERY ((uint64_t)1 << 20)
 
 typedef struct parley_noise_conn parley_noise_conn;
 
@@ -54,6 +58,10 @@ typedef struct {
     size_t max_input;              /* input buffer bound; default 2 frames */
     size_t max_output;             /* output buffer bound; default 4 frames */
     uint64_t handshake_timeout_ms; /* default 0: no deadline */
+    /* Transport messages per direction between rekeys. Part of the
+     * protocol: both ends must use the same value, so only tests change
+     * it. Default PARLEY_NOISE_REKEY_EVERY. */
+    uint64_t rekey_every;
 } parley_noise_limits;
 
 typedef struct {

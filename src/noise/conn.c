@@ -54,6 +54,7 @@ struct parley_noise_conn {
 
     parley_noise_hs *hs;
     parley_noise_cipher *tx, *rx;
+    uint64_t tx_count, rx_count; /* transport messages since the last rekey */
     uint8_t s_priv[KEY], s_pub[KEY];
     uint8_t e_priv[KEY], e_pub[KEY];
     int has_e_priv;
@@ -100,6 +101,8 @@ static int set_limits(parley_noise_limits *dst, const parley_noise_limits *src)
         dst->max_input = 2 * one;
     if (dst->max_output == 0)
         dst->max_output = 4 * one;
+    if (dst->rekey_every == 0)
+        dst->rekey_every = PARLEY_NOISE_REKEY_EVERY;
     if (dst->max_input < one + PARLEY_NOISE_PROLOGUE_LEN || dst->max_output < one + PARLEY_NOISE_PROLOGUE_LEN)
         return PARLEY_ERR_INVALID_ARG;
     return PARLEY_OK;
@@ -609,6 +612,10 @@ int parley_noise_conn_next(parley_noise_conn *c, parley_noise_event *ev)
             /* Decrypt in place: the frame's plaintext stays in the input
              * buffer until the next call releases it. */
             GUARD(parley_noise_cipher_decrypt(c->rx, NULL, 0, msg, len, msg, len, &ev->len));
+            if (++c->rx_count == c->lim.rekey_every) {
+                GUARD(parley_noise_cipher_rekey(c->rx));
+                c->rx_count = 0;
+            }
             ev->type = PARLEY_NOISE_EV_FRAME;
             ev->data = msg;
             c->in_release = HDR + len;
@@ -650,6 +657,10 @@ int parley_noise_conn_send(parley_noise_conn *c, const uint8_t *frame, size_t n)
                                       &len));
     put_u24(p, len);
     c->out.len += HDR + len;
+    if (++c->tx_count == c->lim.rekey_every) {
+        GUARD(parley_noise_cipher_rekey(c->tx));
+        c->tx_count = 0;
+    }
     return PARLEY_OK;
 out:
     return fail(c, rc);

@@ -370,6 +370,45 @@ static void test_transport_tamper(void)
     link_free(&l);
 }
 
+/* Both ends rekey each direction after rekey_every transport messages
+ * (counted, not signalled): with the same value every frame arrives; a
+ * receiver that does not rekey fails on the first frame after the point. */
+static void test_rekey_schedule(void)
+{
+    link_t l;
+    parley_noise_client_config cc = client_cfg(NULL);
+    parley_noise_server_config sc = server_cfg(K.cert);
+    cc.limits.rekey_every = 3;
+    sc.limits.rekey_every = 3;
+    CHECK(link_new(&l, &cc, &sc) == 0);
+    pump(l.c, l.s, &l.cs, &l.ss, 0);
+    for (uint8_t i = 0; i < 10; i++) {
+        uint8_t up[2] = {'u', i}, down[2] = {'d', i};
+        CHECK_RC(parley_noise_conn_send(l.c, up, sizeof up), PARLEY_OK);
+        CHECK_RC(parley_noise_conn_send(l.s, down, sizeof down), PARLEY_OK);
+        if (i % 2)
+            CHECK_RC(parley_noise_conn_send(l.s, down, sizeof down), PARLEY_OK);
+        pump(l.c, l.s, &l.cs, &l.ss, 0);
+        CHECK(l.ss.last_len == 2 && l.ss.last[0] == 'u' && l.ss.last[1] == i);
+        CHECK(l.cs.last_len == 2 && l.cs.last[0] == 'd' && l.cs.last[1] == i);
+    }
+    CHECK(l.ss.err == 0 && l.cs.err == 0);
+    CHECK(l.ss.frames == 10 && l.cs.frames == 15);
+    link_free(&l);
+
+    /* The client rekeys after 3 messages, the server (default) does not. */
+    cc.limits.rekey_every = 3;
+    sc.limits.rekey_every = 0;
+    CHECK(link_new(&l, &cc, &sc) == 0);
+    pump(l.c, l.s, &l.cs, &l.ss, 0);
+    for (int i = 0; i < 4; i++)
+        CHECK_RC(parley_noise_conn_send(l.c, login, 8), PARLEY_OK);
+    pump(l.c, l.s, &l.cs, &l.ss, 0);
+    CHECK(l.ss.frames == 3);
+    CHECK_RC(l.ss.err, PARLEY_ERR_NOISE_DECRYPT);
+    link_free(&l);
+}
+
 static void test_timeout(void)
 {
     parley_noise_conn *s = NULL, *c = NULL;
@@ -480,6 +519,7 @@ int main(void)
     test_frames();
     test_tamper_in_flight();
     test_transport_tamper();
+    test_rekey_schedule();
     test_timeout();
     test_bounds();
     TEST_MAIN_END();

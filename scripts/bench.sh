@@ -17,3 +17,12 @@ for b in "$build"/bench/bench_*; do
         "$b"
     fi
 done
+# Benchmarks that are scripts alone (no program of their own): they drive
+# programs of the build, e.g. bench_server.sh runs parleyd and parley-load.
+for script in "$here"/tests/bench/bench_*.sh; do
+    [ -f "$script" ] || continue
+    name=$(basename "$script" .sh)
+    [ -x "$build/bench/$name" ] && continue
+    echo "== $name"
+    sh "$script" "$build"
+done

@@ -4,10 +4,23 @@ parley-peer process with its own on-disk store. Alice fetches Bob's prekey
 bundle and starts a session; they exchange messages, some delivered out of
 order; Bob is restarted from his store mid-conversation; both compare
 safety numbers."""
-import base64, json, os, shutil, subprocess, sys, tempfile
+import atexit, base64, json, os, shutil, signal, subprocess, sys, tempfile
 
 PEER = sys.argv[1]
 work = tempfile.mkdtemp(prefix="parley-demo-")
+peers = []
+
+
+def cleanup():
+    """Stop every peer and remove the directory, on success or failure."""
+    for p in peers:
+        if p.p.poll() is None:
+            p.kill()
+    shutil.rmtree(work, ignore_errors=True)
+
+
+atexit.register(cleanup)
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
 
 
 def b64(s):
@@ -19,6 +32,7 @@ class Peer:
         self.name, self.device = name, device
         self.store = os.path.join(work, name)
         self.start()
+        peers.append(self)
 
     def start(self):
         self.p = subprocess.Popen([PEER, "--store", self.store], stdin=subprocess.PIPE,
@@ -103,8 +117,5 @@ for who, f in (("alice", fa), ("bob", fb)):
     say(who, " ".join(d[i:i + 5] for i in range(0, 60, 5)))
 print("  match:", "yes" if fa["displayable"] == fb["displayable"] else "NO")
 
-alice.kill()
-bob.kill()
-shutil.rmtree(work)
 if fa["displayable"] != fb["displayable"]:
     sys.exit(1)

@@ -8,7 +8,7 @@
  * sealed under a local key kept beside the database, never in it) and the
  * outgoing messages not yet acknowledged by the server.
  *
- * It speaks the chat protocol of docs/parts/chat.md over the Noise
+ * It speaks the chat protocol of docs/protocol.md over the Noise
  * transport (parley/noise_conn.h): XX on first contact, IK afterwards with
  * the cached server key. Calls block; one thread uses a client at a time.
  * docs/client.md describes the store, the states and the retries.
@@ -89,7 +89,22 @@ typedef enum {
     PARLEY_CLIENT_EV_ERROR,       /* a message from `from` could not be processed: text */
     PARLEY_CLIENT_EV_CONNECTED,
     PARLEY_CLIENT_EV_DISCONNECTED,
+    PARLEY_CLIENT_EV_ATTACHMENT,  /* a file of message id: saved (text: path), failed (text:
+                                   * why) or available for `download`; details in attachment */
 } parley_client_event_type;
+
+/* One attachment of a received message (PARLEY_CLIENT_EV_ATTACHMENT). */
+typedef struct {
+    size_t index;          /* 0-based within its message */
+    size_t count;          /* attachments of the message */
+    const char *file_name; /* as the sender named it, or NULL */
+    const char *mime_type; /* or NULL */
+    int media_type;        /* parley_media_type (parley/content.h) */
+    uint64_t size;         /* plaintext bytes */
+    const char *state;     /* "saved", "failed" or "available" */
+    const char *path;      /* saved: where the file is, else NULL */
+    const char *error;     /* failed: why, else NULL */
+} parley_client_attachment_info;
 
 typedef struct {
     parley_client_event_type type;
@@ -98,6 +113,8 @@ typedef struct {
     const char *id;   /* message id or NULL */
     const char *text; /* body, receipt type, presence or error text, or NULL */
     uint64_t t;       /* sender's time, Unix ms */
+    size_t attachments; /* MESSAGE, SENT: how many files the message carries */
+    const parley_client_attachment_info *attachment; /* ATTACHMENT, else NULL */
 } parley_client_event;
 
 typedef void (*parley_client_event_cb)(const parley_client_event *ev, void *arg);
@@ -125,6 +142,100 @@ PARLEY_MUST_CHECK int parley_client_send_text(parley_client *c, const char *reci
 PARLEY_MUST_CHECK int parley_client_receive(parley_client *c, int idle_ms,
                                             parley_client_event_cb cb, void *arg,
                                             volatile sig_atomic_t *stop);
+
+/* ---- attachments (docs/client.md, "Attachments"; docs/media.md) ---------- */
+
+#define PARLEY_CLIENT_FILE_MAX (256ull << 20) /* largest file sent */
+#define PARLEY_CLIENT_URL_MAX 2048
+
+/*
+ * The HTTP side of media, supplied by the program (libparley itself does
+ * no HTTP; the parley program uses parley_mediahost's client). Both return
+ * PARLEY_OK, PARLEY_ERR_CLIENT_REFUSED (the host said no: err receives its
+ * reason) or PARLEY_ERR_IO.
+ *   upload: size bytes of fd (read with pread from offset 0) to the media
+ *     host at base_url with the bearer token; url_out receives the
+ *     download URL. progress (may be NULL) reports bytes sent.
+ *   download: GET url (token NULL: none) handing the body to sink as it
+ *     arrives; a non-zero sink result stops the transfer.
+ */
+typedef struct {
+    int (*upload)(void *ctx, const char *base_url, const char *token, int fd, uint64_t size,
+                  const uint8_t sha256[32], char *url_out, size_t url_max, char *err,
+                  size_t err_max, void (*progress)(void *parg, uint64_t done, uint64_t total),
+                  void *parg);
+    int (*download)(void *ctx, const char *url, const char *token,
+                    int (*sink)(void *sarg, const uint8_t *p, size_t n), void *sarg, char *err,
+                    size_t err_max);
+    void *ctx;
+} parley_client_media_transport;
+
+void parley_client_set_media_transport(parley_client *c, const parley_client_media_transport *t);
+
+/* Progress of transfers: name is the file's name, upload 1 or 0. */
+typedef void (*parley_client_progress_fn)(void *arg, const char *name, int upload, uint64_t done,
+                                          uint64_t total);
+void parley_client_set_progress(parley_client *c, parley_client_progress_fn fn, void *arg);
+
+/*
+ * Where received files are saved (created with mode 0700 when missing).
+ * With auto_download, parley_client_receive downloads each attachment as
+ * its message arrives; otherwise it announces them as "available".
+ */
+PARLEY_MUST_CHECK int parley_client_set_media_dir(parley_client *c, const char *dir,
+                                                  int auto_download);
+
+/*
+ * The media host (and its upload token) and the media proxy to use instead
+ * of those the server announces at login: a third-party user names its
+ * provider's host here. NULL or "" clears a setting. Kept in the store.
+ */
+PARLEY_MUST_CHECK int parley_client_set_media_config(parley_client *c, const char *host,
+                                                     const char *token, const char *proxy);
+/* The media host, proxy and whether a token is known, as they apply now. */
+PARLEY_MUST_CHECK int parley_client_media_config(parley_client *c, char *host, size_t host_max,
+                                                 char *proxy, size_t proxy_max, int *have_token);
+
+/* A file encrypted and uploaded, ready to be attached to messages. */
+typedef struct parley_client_file parley_client_file;
+
+/*
+ * Reads path once: detects its type from its first bytes and its name
+ * (images, video, audio, other files), encrypts it while reading under a
+ * fresh media key into an unlinked temporary blob, and uploads that to the
+ * sender's media host (connecting first to learn it). Errors:
+ * PARLEY_ERR_IO (unreadable, not a regular file), PARLEY_ERR_BUFFER (over
+ * PARLEY_CLIENT_FILE_MAX), PARLEY_ERR_STATE (no media host or transport
+ * known), PARLEY_ERR_CLIENT_REFUSED (see parley_client_last_error).
+ */
+PARLEY_MUST_CHECK int parley_client_file_upload(parley_client *c, const char *path,
+                                                parley_client_file **out);
+void parley_client_file_free(parley_client_file *f); /* wipes the key */
+const char *parley_client_file_name(const parley_client_file *f);
+const char *parley_client_file_mime(const parley_client_file *f);
+int parley_client_file_media_type(const parley_client_file *f);
+uint64_t parley_client_file_size(const parley_client_file *f);
+
+/*
+ * As parley_client_send_text with files attached (n may be 0; text may be
+ * NULL or "" when files are attached).
+ */
+PARLEY_MUST_CHECK int parley_client_send_message(parley_client *c, const char *recipient,
+                                                 const char *text,
+                                                 parley_client_file *const *files, size_t n,
+                                                 char *id_out);
+
+/*
+ * Downloads the attachments of received message id that are not saved yet
+ * into the media directory, verifying both hashes and the size before a
+ * file gets its name; one PARLEY_CLIENT_EV_ATTACHMENT event per file.
+ * PARLEY_ERR_NOT_FOUND when no attachment has that message id;
+ * PARLEY_ERR_INVALID_MAC when a blob failed verification (nothing saved
+ * for it); *saved and *failed (may be NULL) count the files.
+ */
+PARLEY_MUST_CHECK int parley_client_download(parley_client *c, const char *id,
+                                             parley_client_event_cb cb, void *arg, size_t *saved,
+                                             size_t *failed);
 
 /* ---- devices, contacts, trust -------------------------------------------- */
 
@@ -168,7 +279,7 @@ PARLEY_MUST_CHECK int parley_client_verify(parley_client *c, const char *contact
 /* ---- pieces exposed for tests -------------------------------------------- */
 
 /*
- * The signed device list (docs/parts/chat.md, "Keys and directory"):
+ * The signed device list (docs/protocol.md, "Device list"):
  * "parley-devices-v1" 0x00 user 0x00 u32be version (u32be id, 33-byte key)*
  * in increasing id order.
  */

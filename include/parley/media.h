@@ -113,6 +113,32 @@ PARLEY_MUST_CHECK int parley_media_decrypt_fd(int in_fd, const char *out_path,
                                               const uint8_t *expect_plaintext_sha256,
                                               uint64_t plain_size, parley_media_digest *digest);
 
+/*
+ * Media credentials (docs/media.md, "Media credentials"): bearer tokens for
+ * the media host and proxy, minted by the chat server for a logged-in user
+ * and checked by the media processes with the same 32-byte key.
+ */
+enum {
+    PARLEY_MEDIA_TOKEN_KEY_LEN = 32,
+    PARLEY_MEDIA_TOKEN_USER_MAX = 128, /* bytes of the user id, with its NUL */
+    PARLEY_MEDIA_TOKEN_MAX = 5 + 2 * 127 + 1 + 20 + 1 + 64 + 1 /* with its NUL */
+};
+
+/* Writes "pmt1.<hex user>.<expires>.<hex mac>"; out_max >= PARLEY_MEDIA_TOKEN_MAX. */
+PARLEY_MUST_CHECK int parley_media_token_make(const uint8_t key[PARLEY_MEDIA_TOKEN_KEY_LEN],
+                                              const char *user, uint64_t expires, char *out,
+                                              size_t out_max);
+/*
+ * Checks a token's form and MAC (constant time), then that now (Unix
+ * seconds) is before its expiry. PARLEY_ERR_INVALID_MAC for anything not
+ * minted under key, PARLEY_ERR_CERT_EXPIRED for an authentic but expired
+ * one. On success user receives the user id; expires may be NULL.
+ */
+PARLEY_MUST_CHECK int parley_media_token_verify(const uint8_t key[PARLEY_MEDIA_TOKEN_KEY_LEN],
+                                                const char *token, uint64_t now,
+                                                char user[PARLEY_MEDIA_TOKEN_USER_MAX],
+                                                uint64_t *expires);
+
 #ifdef __cplusplus
 }
 #endif

@@ -146,6 +146,14 @@ PARLEY_MUST_CHECK int parley_noise_conn_tick(parley_noise_conn *c, uint64_t now_
 /* The handshake deadline, or UINT64_MAX when there is none or it is done. */
 uint64_t parley_noise_conn_deadline(const parley_noise_conn *c);
 
+/*
+ * Gives back the memory an established connection holds while idle: the
+ * input and output buffers when they are empty and the keyed AES-GCM
+ * contexts (remade on the next frame). Servers call it on connections
+ * that have been quiet for a while; nothing observable changes.
+ */
+void parley_noise_conn_trim(parley_noise_conn *c);
+
 int parley_noise_conn_established(const parley_noise_conn *c);
 int parley_noise_conn_error(const parley_noise_conn *c); /* PARLEY_OK or the sticky error */
 parley_noise_mode parley_noise_conn_mode(const parley_noise_conn *c);

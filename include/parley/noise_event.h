@@ -1,8 +1,7 @@
 /*
- * parley — libevent glue for parley_noise_conn: a bufferevent on a
- * connected socket feeds the connection, delivers its frames to a
- * callback and writes what it produces; a timer enforces the handshake
- * deadline. One object per socket, on one event_base (one loop thread).
+ * parley — libevent glue for parley_noise_conn: events on a connected
+ * socket feed the connection, deliver its frames to a callback and write
+ * what it produces; a timer enforces the handshake deadline. One object per socket, on one event_base (one loop thread).
  */
 #ifndef PARLEY_NOISE_EVENT_H
 #define PARLEY_NOISE_EVENT_H
@@ -41,6 +40,8 @@ PARLEY_MUST_CHECK int parley_noise_bev_new(parley_noise_bev **out, struct event_
 /* Encrypts and queues one frame (see parley_noise_conn_send for the errors). */
 PARLEY_MUST_CHECK int parley_noise_bev_send(parley_noise_bev *b, const uint8_t *frame, size_t n);
 parley_noise_conn *parley_noise_bev_conn(parley_noise_bev *b);
+/* parley_noise_conn_trim on the connection: for owners of many idle ones. */
+void parley_noise_bev_trim(parley_noise_bev *b);
 void parley_noise_bev_free(parley_noise_bev *b);
 
 #ifdef __cplusplus

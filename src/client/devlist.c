@@ -1,5 +1,5 @@
 /*
- * The signed device list (docs/parts/chat.md, "Keys and directory"):
+ * The signed device list (docs/protocol.md, "Device list"):
  *   "parley-devices-v1" 0x00 user 0x00 u32be version (u32be id, 33-byte key)*
  * with ids strictly increasing, signed with XEdDSA by device 1's identity
  * key. Clients fan out only to devices in a list that verifies.

@@ -1,6 +1,6 @@
 /*
  * The client engine: account setup, the connection and its login
- * (docs/parts/chat.md, "Login payload"), iq round trips, device lists and
+ * (docs/protocol.md, "Login payload"), iq round trips, device lists and
  * trust. Messages, receipts and notifications are in messages.c.
  */
 #include <stdarg.h>
@@ -31,9 +31,14 @@ void pcl_log(parley_client *c, const char *fmt, ...)
 void pcl_emit(parley_client *c, parley_client_event_type type, const char *from, const char *peer,
               const char *id, const char *text, uint64_t t)
 {
-    parley_client_event ev = {type, from, peer, id, text, t};
+    parley_client_event ev = {type, from, peer, id, text, t, 0, NULL};
+    pcl_emit_ev(c, &ev);
+}
+
+void pcl_emit_ev(parley_client *c, const parley_client_event *ev)
+{
     if (c->cb)
-        c->cb(&ev, c->cb_arg);
+        c->cb(ev, c->cb_arg);
 }
 
 void pcl_new_id(char out[25])
@@ -113,6 +118,7 @@ int parley_client_open(parley_client **out, const char *dir)
     c->net.fd = -1;
     GUARD(pcl_store_open(&c->st, dir));
     GUARD(pcl_store_signal(&c->st, &c->sstore));
+    GUARD(pcl_attach_schema(c));
     if (pcl_cfg_get_str(&c->st, "user", c->user, sizeof c->user) != PARLEY_OK)
         c->user[0] = 0;
     if (pcl_cfg_get_u32(&c->st, "device", &c->device) != PARLEY_OK)
@@ -256,9 +262,10 @@ static int connect_as(parley_client *c, const char *kind, const char *code)
     GUARD(parley_stanza_set_attr(login, "user", c->user));
     if (code)
         GUARD(parley_stanza_set_attr(login, "code", code));
-    else
+    else if (strcmp(kind, "enlist") != 0)
         GUARD(parley_stanza_set_attr_u64(login, "device", c->device));
     GUARD(parley_stanza_set_attr(login, "client", PARLEY_CLIENT_VERSION));
+    GUARD(pcl_tp_login_extra(c, login)); /* a third-party account's attestation (thirdparty.c) */
     GUARD(parley_stanza_write_alloc(login, &payload, &payload_len));
     memset(&cfg, 0, sizeof cfg);
     cfg.static_priv = priv;
@@ -277,6 +284,7 @@ static int connect_as(parley_client *c, const char *kind, const char *code)
         goto out;
     }
     ENSURE(parley_stanza_is(ans, "success"), PARLEY_ERR_DECODE);
+    GUARD(pcl_attach_login(c, ans));
     {
         uint64_t dev = 0;
         GUARD(parley_stanza_attr_u64(ans, "device", &dev));
@@ -368,7 +376,7 @@ static int wait_for(parley_client *c, const char *name, const char *id, parley_s
             break;
         }
         if (parley_stanza_is(st, "error")) {
-            /* The server refused a stanza outside an iq (chat.md "Errors outside an iq"). */
+            /* The server refused a stanza outside an iq (protocol.md "Errors outside an iq"). */
             set_refusal(c, 400, parley_stanza_attr(st, "reason"));
             pcl_log(c, "server error: %s", c->last_reason);
         }
@@ -657,7 +665,7 @@ out:
 /*
  * Fetches user's device list from the server and accepts it only when the
  * signed list verifies under the trusted primary key and is not older than
- * the one already seen (chat.md, "Device list").
+ * the one already seen (protocol.md, "Device list").
  */
 int pcl_fetch_list(parley_client *c, const char *user, parley_device_list *l)
 {
@@ -906,8 +914,10 @@ int parley_client_receive(parley_client *c, int idle_ms, parley_client_event_cb 
     int rc = PARLEY_OK;
     c->cb = cb;
     c->cb_arg = arg;
-    if (c->sig && c->device != 0)
+    if (c->sig && c->device != 0) {
         GUARD(pcl_replay_unshown(c));
+        pcl_attach_pending(c);
+    }
     while (!(stop && *stop)) {
         rc = pcl_connect(c);
         if (rc == PARLEY_OK)
@@ -975,4 +985,16 @@ int parley_client_receive(parley_client *c, int idle_ms, parley_client_event_cb 
 out:
     c->cb = NULL;
     return rc;
+}
+
+/* For thirdparty.c: the same setup and login as register, without a code. */
+int pcl_setup_identity(parley_client *c, const char *server, const uint8_t root_pub[32],
+                       const char *user)
+{
+    return setup_identity(c, server, root_pub, user);
+}
+
+int pcl_connect_kind(parley_client *c, const char *kind)
+{
+    return connect_as(c, kind, NULL);
 }

@@ -3,6 +3,7 @@
 #define PARLEY_CLIENT_ENGINE_INTERNAL_H
 
 #include "client/client_internal.h"
+#include "parley/content.h"
 
 struct parley_client {
     pcl_store st;
@@ -24,6 +25,12 @@ struct parley_client {
     unsigned prekey_batch;
     parley_client_event_cb cb;
     void *cb_arg;
+    /* attachments (attach.c) */
+    parley_client_media_transport media_tr;
+    parley_client_progress_fn progress;
+    void *progress_arg;
+    char media_dir[1024];
+    int media_auto;
 };
 
 void pcl_log(parley_client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -52,7 +59,31 @@ PARLEY_MUST_CHECK int pcl_fetch_list(parley_client *c, const char *user, parley_
 PARLEY_MUST_CHECK int pcl_primary_key(parley_client *c, const char *user, uint8_t key[32],
                                       int *pending);
 
+void pcl_emit_ev(parley_client *c, const parley_client_event *ev);
+
+/* attach.c */
+PARLEY_MUST_CHECK int pcl_attach_schema(parley_client *c);
+/* The <media> child of a login <success>: remembered for uploads and fetches. */
+PARLEY_MUST_CHECK int pcl_attach_login(parley_client *c, const parley_stanza *success);
+/* In the open transaction of a received message: keep its attachments. */
+PARLEY_MUST_CHECK int pcl_attach_store(parley_client *c, const char *from, const char *peer,
+                                       const char *id, const parley_content *msg);
+/* After the message event: download (auto) or announce its attachments. */
+void pcl_attach_after(parley_client *c, const char *from, const char *id);
+/* At the start of receiving: the attachments a crash left untouched. */
+void pcl_attach_pending(parley_client *c);
+
+/* thirdparty.c (and the two engine.c entry points it uses) */
+PARLEY_MUST_CHECK int pcl_tp_login_extra(parley_client *c, parley_stanza *login);
+PARLEY_MUST_CHECK int pcl_setup_identity(parley_client *c, const char *server,
+                                         const uint8_t root_pub[32], const char *user);
+PARLEY_MUST_CHECK int pcl_connect_kind(parley_client *c, const char *kind);
+
 /* messages.c */
+/* Sends a message content (id and timestamp set) and its sync copy. */
+PARLEY_MUST_CHECK int pcl_send_content(parley_client *c, const char *recipient,
+                                       const parley_content *ct, const char *history_text,
+                                       char *id_out);
 PARLEY_MUST_CHECK int pcl_handle(parley_client *c, parley_stanza *st);
 PARLEY_MUST_CHECK int pcl_flush_outbox(parley_client *c);
 PARLEY_MUST_CHECK int pcl_replay_unshown(parley_client *c);

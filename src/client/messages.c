@@ -1,5 +1,5 @@
 /*
- * Messages (docs/parts/chat.md, "Messages"; docs/client.md, "Sending" and
+ * Messages (docs/protocol.md, "Messages"; docs/client.md, "Sending" and
  * "Receiving"): fan-out per device with the outbox as the durable point,
  * 409 refresh-and-retry, store-then-ack on receipt, dedupe by (sender
  * device, id), delivery receipts, prekey top-up and device-list signing.
@@ -210,7 +210,7 @@ out:
 }
 
 /* In daemon mode: ask for the presence of every contact while connected
- * (chat.md, "Receipts, typing, presence"); best effort. */
+ * (protocol.md, "Receipts, typing, presence"); best effort. */
 int pcl_subscribe_contacts(parley_client *c)
 {
     sqlite3_stmt *st = NULL;
@@ -450,7 +450,7 @@ out:
 /*
  * Encrypts and queues (first time), sends and waits for the ack; on 409
  * the device lists are fetched again and the message re-encrypted for the
- * current devices under the same id (chat.md, "Messages").
+ * current devices under the same id (protocol.md, "Messages").
  */
 static int deliver(parley_client *c, const char *id, const char *peer, const uint8_t *content,
                    size_t clen, const uint8_t *sync, size_t slen, const uint8_t *stored,
@@ -562,7 +562,10 @@ static int deliver(parley_client *c, const char *id, const char *peer, const uin
             continue;
         }
         c->last_code = atoi(err);
-        snprintf(c->last_reason, sizeof c->last_reason, "message refused (%s)", err);
+        /* The reason names consent refusals as such (thirdparty.md section 5). */
+        snprintf(c->last_reason, sizeof c->last_reason, "message refused (%s%s%s)", err,
+                 parley_stanza_attr(ack, "reason") ? ": " : "",
+                 parley_stanza_attr(ack, "reason") ? parley_stanza_attr(ack, "reason") : "");
         GUARD(outbox_delete(c, id, "failed"));
         rc = PARLEY_ERR_CLIENT_REFUSED;
         goto out;
@@ -608,33 +611,27 @@ out:
     return rc;
 }
 
-int parley_client_send_text(parley_client *c, const char *recipient, const char *text, char *id_out)
+/*
+ * Sends ct (its id and timestamp set) to recipient with the sync copy for
+ * this account's other devices; history_text is what the history keeps.
+ */
+int pcl_send_content(parley_client *c, const char *recipient, const parley_content *ct,
+                     const char *history_text, char *id_out)
 {
-    parley_content *ct = NULL, *sync = NULL;
+    parley_content *sync = NULL;
     uint8_t *pc = NULL, *ps = NULL;
     size_t pc_len = 0, ps_len = 0;
-    char id[25];
-    uint64_t t = pcl_now_ms();
+    const char *id = parley_content_id(ct);
+    uint64_t t = parley_content_timestamp(ct);
     int rc;
-    ENSURE(c->sig != NULL && c->device != 0, PARLEY_ERR_CLIENT_NOT_REGISTERED);
-    ENSURE(strchr(recipient, '@') && !strchr(recipient, '/') &&
-               strlen(recipient) < PARLEY_CLIENT_ADDR_MAX,
-           PARLEY_ERR_INVALID_ARG);
-    ENSURE(strcmp(recipient, c->user) != 0, PARLEY_ERR_INVALID_ARG);
-    GUARD(pcl_connect(c));
-    GUARD(pcl_flush_outbox(c));
-    pcl_new_id(id);
-    GUARD(parley_content_new(&ct));
-    GUARD(parley_content_set_id(ct, id));
-    parley_content_set_timestamp(ct, t);
-    GUARD(parley_content_set_text(ct, text));
+    ENSURE(id != NULL, PARLEY_ERR_INVALID_ARG);
     GUARD(parley_content_new(&sync));
     GUARD(parley_content_set_id(sync, id));
     parley_content_set_timestamp(sync, t);
     GUARD(parley_content_set_sync(sync, recipient, ct));
     GUARD(encode_padded(ct, &pc, &pc_len));
     GUARD(encode_padded(sync, &ps, &ps_len));
-    GUARD(deliver(c, id, recipient, pc, pc_len, ps, ps_len, NULL, 0, text, t));
+    GUARD(deliver(c, id, recipient, pc, pc_len, ps, ps_len, NULL, 0, history_text, t));
     pcl_drain_acks(c);
     if (id_out)
         strcpy(id_out, id);
@@ -646,8 +643,31 @@ out:
         pc_wipe(ps, ps_len);
     free(pc);
     free(ps);
-    parley_content_free(ct);
     parley_content_free(sync);
+    return rc;
+}
+
+int parley_client_send_text(parley_client *c, const char *recipient, const char *text, char *id_out)
+{
+    parley_content *ct = NULL;
+    char id[25];
+    int rc;
+    ENSURE(c->sig != NULL && c->device != 0, PARLEY_ERR_CLIENT_NOT_REGISTERED);
+    ENSURE(strchr(recipient, '@') && !strchr(recipient, '/') &&
+               strlen(recipient) < PARLEY_CLIENT_ADDR_MAX,
+           PARLEY_ERR_INVALID_ARG);
+    ENSURE(strcmp(recipient, c->user) != 0, PARLEY_ERR_INVALID_ARG);
+    GUARD(pcl_connect(c));
+    GUARD(pcl_flush_outbox(c));
+    pcl_new_id(id);
+    GUARD(parley_content_new(&ct));
+    GUARD(parley_content_set_id(ct, id));
+    parley_content_set_timestamp(ct, pcl_now_ms());
+    GUARD(parley_content_set_text(ct, text));
+    GUARD(pcl_send_content(c, recipient, ct, text, id_out));
+    rc = PARLEY_OK;
+out:
+    parley_content_free(ct);
     return rc;
 }
 
@@ -926,7 +946,7 @@ static int send_stored(parley_client *c, const char *id)
 }
 
 /*
- * One incoming copy (chat.md, "Messages"): the sender device must be in
+ * One incoming copy (protocol.md, "Messages"): the sender device must be in
  * its account's verified signed list; the plaintext, the dedupe mark, the
  * advanced session and the receipt to send are committed together, and
  * only then is the copy acknowledged. A copy that cannot be checked yet
@@ -995,6 +1015,8 @@ static int handle_message(parley_client *c, parley_stanza *m)
         rc = parley_content_decode(&content, pt, body_len, NULL);
     if (rc == PARLEY_OK)
         rc = store_content(c, from, sender, id, t, content, &ev_peer, &ev_text, &ev_type, &orig);
+    if (rc == PARLEY_OK && ev_type != 0)
+        rc = pcl_attach_store(c, from, ev_peer, id, orig ? orig : content);
     if (rc == PARLEY_OK)
         rc = exec_bind_text2(c, "INSERT OR IGNORE INTO seen(sender, id) VALUES(?,?)", from, id);
     if (rc == PARLEY_OK && ev_type == PARLEY_CLIENT_EV_MESSAGE)
@@ -1014,7 +1036,9 @@ static int handle_message(parley_client *c, parley_stanza *m)
     in_tx = 0;
     GUARD(ack_sid(c, "message", sid));
     if (ev_type) {
-        pcl_emit(c, ev_type, from, ev_peer, id, ev_text, t);
+        parley_client_event ev = {ev_type, from, ev_peer, id, ev_text, t, 0, NULL};
+        ev.attachments = parley_content_attachment_count(orig ? orig : content);
+        pcl_emit_ev(c, &ev);
         /* Shown: a crash before this line shows it again at the next start
          * (pcl_replay_unshown) rather than never. */
         GUARD(exec_bind_text2(c, "UPDATE messages SET shown=1 WHERE device=? AND id=? AND shown=0",
@@ -1022,6 +1046,8 @@ static int handle_message(parley_client *c, parley_stanza *m)
     }
     if (ev_type == PARLEY_CLIENT_EV_MESSAGE)
         GUARD(send_stored(c, rid));
+    if (ev_type)
+        pcl_attach_after(c, from, id);
     rc = PARLEY_OK;
 out:
     if (in_tx)

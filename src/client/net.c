@@ -1,6 +1,6 @@
 /*
  * A blocking driver for parley_noise_conn: TCP connect, the handshake, and
- * one stanza per transport frame (docs/parts/transport.md). poll() bounds
+ * one stanza per transport frame (docs/protocol.md, "Transport"). poll() bounds
  * every wait; nothing here keeps more than the Noise buffers.
  */
 #include <errno.h>

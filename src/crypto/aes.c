@@ -73,9 +73,16 @@ int pc_aes256_cbc_decrypt(uint8_t *out, size_t out_max, size_t *out_len, const u
     return cbc(0, out, out_max, out_len, key, iv, in, n);
 }
 
+/*
+ * A key is used in one direction almost always (a Noise transport cipher
+ * only seals or only opens), so each direction's context, about 1 KiB of
+ * OpenSSL state, is keyed on its first use: a server holding many
+ * connections pays for the directions it uses.
+ */
 struct pc_gcm {
     EVP_CIPHER_CTX *enc;
     EVP_CIPHER_CTX *dec;
+    uint8_t key[32];
 };
 
 int pc_gcm_new(pc_gcm **out, const uint8_t key[32])
@@ -84,14 +91,7 @@ int pc_gcm_new(pc_gcm **out, const uint8_t key[32])
     GUARD_INIT();
     pc_gcm *g = calloc(1, sizeof *g);
     ENSURE(g != NULL, PARLEY_ERR_NOMEM);
-    g->enc = EVP_CIPHER_CTX_new();
-    g->dec = EVP_CIPHER_CTX_new();
-    ENSURE(g->enc != NULL && g->dec != NULL, PARLEY_ERR_NOMEM);
-    /* Key schedule once; each message then only sets its nonce. */
-    ENSURE(EVP_EncryptInit_ex2(g->enc, pc_cipher_aes256_gcm, key, NULL, NULL) == 1,
-           PARLEY_ERR_CRYPTO);
-    ENSURE(EVP_DecryptInit_ex2(g->dec, pc_cipher_aes256_gcm, key, NULL, NULL) == 1,
-           PARLEY_ERR_CRYPTO);
+    memcpy(g->key, key, sizeof g->key);
     *out = g;
     g = NULL;
     rc = PARLEY_OK;
@@ -100,12 +100,32 @@ out:
     return rc;
 }
 
+/* The context of one direction, keyed once; each message then only sets its nonce. */
+static EVP_CIPHER_CTX *gcm_ctx(pc_gcm *g, int enc)
+{
+    EVP_CIPHER_CTX **c = enc ? &g->enc : &g->dec;
+    if (*c != NULL)
+        return *c;
+    EVP_CIPHER_CTX *n = EVP_CIPHER_CTX_new();
+    if (n == NULL)
+        return NULL;
+    int ok = enc ? EVP_EncryptInit_ex2(n, pc_cipher_aes256_gcm, g->key, NULL, NULL)
+                 : EVP_DecryptInit_ex2(n, pc_cipher_aes256_gcm, g->key, NULL, NULL);
+    if (ok != 1) {
+        EVP_CIPHER_CTX_free(n);
+        return NULL;
+    }
+    *c = n;
+    return n;
+}
+
 void pc_gcm_free(pc_gcm *g)
 {
     if (g == NULL)
         return;
     EVP_CIPHER_CTX_free(g->enc); /* OpenSSL cleanses the key schedule */
     EVP_CIPHER_CTX_free(g->dec);
+    pc_wipe(g->key, sizeof g->key);
     free(g);
 }
 
@@ -113,7 +133,9 @@ int pc_gcm_seal(pc_gcm *g, uint8_t *out, const uint8_t nonce[PC_GCM_NONCE_LEN], 
                 size_t ad_len, const uint8_t *in, size_t n)
 {
     int l = 0;
-    EVP_CIPHER_CTX *c = g->enc;
+    EVP_CIPHER_CTX *c = gcm_ctx(g, 1);
+    if (c == NULL)
+        return PARLEY_ERR_CRYPTO;
     if (n > INT_MAX || ad_len > INT_MAX)
         return PARLEY_ERR_INVALID_ARG;
     if (EVP_EncryptInit_ex2(c, NULL, NULL, nonce, NULL) != 1)
@@ -134,7 +156,9 @@ int pc_gcm_open(pc_gcm *g, uint8_t *out, const uint8_t nonce[PC_GCM_NONCE_LEN], 
 {
     int l = 0;
     uint8_t tag[PC_GCM_TAG_LEN];
-    EVP_CIPHER_CTX *c = g->dec;
+    EVP_CIPHER_CTX *c = gcm_ctx(g, 0);
+    if (c == NULL)
+        return PARLEY_ERR_CRYPTO;
     if (n < PC_GCM_TAG_LEN)
         return PARLEY_ERR_NOISE_DECRYPT;
     if (n > INT_MAX || ad_len > INT_MAX)

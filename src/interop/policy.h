@@ -4,7 +4,7 @@
  * server has already looked up, so that every rule is in one table-tested
  * place and the router only gathers the facts and applies the verdict.
  *
- * Refusal reasons map onto chat.md's message acks (docs/parts/thirdparty.md,
+ * Refusal reasons map onto protocol.md's message acks (docs/parts/thirdparty.md,
  * "Consent errors"): the sender learns "consent-required" when the
  * recipient has not enabled the sender's provider, but only the generic
  * "not-allowed" when a block or a declined request stops the message, so a
@@ -68,7 +68,7 @@ typedef enum {
 pip_verdict pip_check(const pip_facts *f);
 
 /* The ack a refused sender gets: HTTP-like code and stable reason token
- * (chat.md "Messages"); code 0 for the two allow verdicts. */
+ * (protocol.md "Messages"); code 0 for the two allow verdicts. */
 int pip_error_code(pip_verdict v);
 const char *pip_reason(pip_verdict v);
 

@@ -28,6 +28,12 @@ typedef struct {
     /* response body */
     int out_fd;
     int out_failed;
+    pmh_sink_fn sink;        /* instead of out_fd */
+    void *sink_arg;
+    /* upload progress: bytes [0, patch_start) are already on the host */
+    pmh_progress_fn progress;
+    void *progress_arg;
+    uint64_t patch_start, total;
     char body[PMH_URL_MAX];
     size_t body_len;
 } xfer;
@@ -78,6 +84,13 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *ud)
 {
     xfer *x = ud;
     size_t n = size * nmemb;
+    if (x->sink != NULL && x->status == 200) {
+        if (x->sink(x->sink_arg, (const uint8_t *)p, n) != 0) {
+            x->out_failed = 1;
+            return 0;
+        }
+        return n;
+    }
     if (x->out_fd >= 0 && x->status == 200) {
         size_t done = 0;
         while (done < n) {
@@ -117,6 +130,18 @@ static size_t on_read(char *buf, size_t size, size_t nitems, void *ud)
         return CURL_READFUNC_ABORT;
     x->pos += (uint64_t)r;
     return (size_t)r;
+}
+
+static int on_xferinfo(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    xfer *x = ud;
+    (void)dltotal;
+    (void)dlnow;
+    (void)ultotal;
+    if (ulnow > 0)
+        x->progress(x->progress_arg, x->patch_start + (uint64_t)ulnow, x->total);
+    return 0;
 }
 
 /* One request. method: "GET", "HEAD", "POST", "PATCH". */
@@ -161,6 +186,12 @@ static int perform(const char *method, const char *url, const char *token,
         curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
         curl_easy_setopt(c, CURLOPT_READDATA, x);
         curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)(x->end - x->pos));
+        if (x->progress != NULL) {
+            x->patch_start = x->pos;
+            curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_xferinfo);
+            curl_easy_setopt(c, CURLOPT_XFERINFODATA, x);
+            curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+        }
     } else if (strcmp(method, "DELETE") == 0) {
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "DELETE");
     }
@@ -177,13 +208,29 @@ int pmh_client_upload(const char *base_url, const char *token, int fd, uint64_t 
                       const char *ca_file, char *upload_url_io, size_t upload_url_max,
                       char *url_out, size_t url_max)
 {
+    return pmh_client_upload_progress(base_url, token, fd, size, expect_sha256, chunk, attempts,
+                                      ca_file, upload_url_io, upload_url_max, url_out, url_max,
+                                      NULL, NULL, NULL, 0);
+}
+
+int pmh_client_upload_progress(const char *base_url, const char *token, int fd, uint64_t size,
+                               const uint8_t *expect_sha256, uint64_t chunk, unsigned attempts,
+                               const char *ca_file, char *upload_url_io, size_t upload_url_max,
+                               char *url_out, size_t url_max, pmh_progress_fn progress,
+                               void *progress_arg, char *error_out, size_t error_max)
+{
     int rc;
     char hdr[128], upload_url[PMH_URL_MAX], url[PMH_URL_MAX];
     struct curl_slist *extra = NULL;
     xfer *x = calloc(1, sizeof *x);
     ENSURE(x != NULL, PARLEY_ERR_NOMEM);
+    if (error_out != NULL && error_max > 0)
+        error_out[0] = '\0';
     x->out_fd = -1;
     x->fd = fd;
+    x->progress = progress;
+    x->progress_arg = progress_arg;
+    x->total = size;
     if (upload_url_io != NULL && upload_url_io[0] != '\0') {
         snprintf(upload_url, sizeof upload_url, "%s", upload_url_io);
     } else {
@@ -238,6 +285,16 @@ int pmh_client_upload(const char *base_url, const char *token, int fd, uint64_t 
     }
     rc = PARLEY_ERR_AGAIN;
 out:
+    if (rc != PARLEY_OK && x != NULL && error_out != NULL && error_max > 0)
+    {
+        if (x->error[0])
+            snprintf(error_out, error_max, "%s (%ld)", x->error, x->status);
+        else if (x->status != 0)
+            snprintf(error_out, error_max, "HTTP status %ld", x->status);
+        else
+            snprintf(error_out, error_max, "%s", rc == PARLEY_ERR_AGAIN ? "gave up after retries"
+                                                                       : "unreachable");
+    }
     curl_slist_free_all(extra);
     free(x);
     return rc;
@@ -257,6 +314,29 @@ int pmh_client_get(const char *url, const char *token, int fd, const char *ca_fi
     if (error_out != NULL && error_max > 0)
         snprintf(error_out, error_max, "%s", x->error);
     if (rc == PARLEY_OK && x->status != 200)
+        rc = PARLEY_ERR_CLIENT_REFUSED;
+    free(x);
+    return rc;
+}
+
+int pmh_client_get_sink(const char *url, const char *token, const char *ca_file, pmh_sink_fn sink,
+                        void *sink_arg, long *status, char *error_out, size_t error_max)
+{
+    int rc;
+    xfer *x = calloc(1, sizeof *x);
+    if (x == NULL)
+        return PARLEY_ERR_NOMEM;
+    x->out_fd = -1;
+    x->sink = sink;
+    x->sink_arg = sink_arg;
+    rc = perform("GET", url, token, NULL, ca_file, x);
+    if (status != NULL)
+        *status = x->status;
+    if (error_out != NULL && error_max > 0)
+        snprintf(error_out, error_max, "%s", x->error);
+    if (x->out_failed)
+        rc = PARLEY_ERR_IO; /* the sink knows why */
+    else if (rc == PARLEY_OK && x->status != 200)
         rc = PARLEY_ERR_CLIENT_REFUSED;
     free(x);
     return rc;

@@ -61,11 +61,20 @@ void pmh_host_stop(pmh_host *h);
 /* ---- media proxy --------------------------------------------------------------- */
 
 /*
- * Allow-list check: 1 when `host` (lower-case name or numeric address,
- * without brackets) and `port` are media hosts of `provider` (the
- * request's provider parameter, or NULL).
+ * Allow-list check: PMH_ALLOW_YES (1) when `host` (lower-case name or
+ * numeric address, without brackets) and `port` are media hosts of
+ * `provider` (the request's provider parameter, or NULL), PMH_ALLOW_NO (0)
+ * when they are not; the other answers say why the provider itself is
+ * refused. Called from connection threads: must be thread-safe.
  */
 typedef int (*pmh_allow_fn)(void *ctx, const char *provider, const char *host, unsigned port);
+enum {
+    PMH_ALLOW_YES = 1,
+    PMH_ALLOW_NO = 0,                /* 403 host_not_allowed */
+    PMH_ALLOW_UNKNOWN_PROVIDER = -1, /* 403 unknown_provider (none, or not registered) */
+    PMH_ALLOW_PROVIDER_INACTIVE = -2, /* 403 provider_inactive (suspended or terminated) */
+    PMH_ALLOW_UNAVAILABLE = -3,      /* 503 registry_unavailable (the records cannot be read) */
+};
 
 typedef struct {
     const char *bind_addr;
@@ -116,6 +125,29 @@ PARLEY_MUST_CHECK int pmh_client_upload(const char *base_url, const char *token,
                                         uint64_t chunk, unsigned attempts, const char *ca_file,
                                         char *upload_url_io, size_t upload_url_max,
                                         char *url_out, size_t url_max);
+/* Progress of an upload: bytes on the host (or in flight) of total. */
+typedef void (*pmh_progress_fn)(void *arg, uint64_t done, uint64_t total);
+/*
+ * pmh_client_upload with a progress callback (may be NULL) and the
+ * refusal ("<Parley-Error> <status>", may be NULL) of a failed request.
+ */
+PARLEY_MUST_CHECK int pmh_client_upload_progress(const char *base_url, const char *token, int fd,
+                                                 uint64_t size, const uint8_t *expect_sha256,
+                                                 uint64_t chunk, unsigned attempts,
+                                                 const char *ca_file, char *upload_url_io,
+                                                 size_t upload_url_max, char *url_out,
+                                                 size_t url_max, pmh_progress_fn progress,
+                                                 void *progress_arg, char *error_out,
+                                                 size_t error_max);
+/* Receives the body of a 200 as it arrives; non-zero stops the transfer. */
+typedef int (*pmh_sink_fn)(void *arg, const uint8_t *p, size_t n);
+/*
+ * GET url handing the body to sink: as pmh_client_get; PARLEY_ERR_IO also
+ * when the sink stopped the transfer (the sink's owner knows why).
+ */
+PARLEY_MUST_CHECK int pmh_client_get_sink(const char *url, const char *token, const char *ca_file,
+                                          pmh_sink_fn sink, void *sink_arg, long *status,
+                                          char *error_out, size_t error_max);
 /*
  * GET url into fd (with an optional bearer token): PARLEY_OK for a 200,
  * PARLEY_ERR_CLIENT_REFUSED for other statuses (*status set), PARLEY_ERR_IO

@@ -196,7 +196,19 @@ static refusal check_target(pmh_proxy *p, const char *url, const char *provider,
         r = REFUSE(MHD_HTTP_BAD_REQUEST, "bad_url");
         goto out;
     }
-    if (p->cfg.allow(p->cfg.allow_ctx, provider, host, (unsigned)port) != 1) {
+    switch (p->cfg.allow(p->cfg.allow_ctx, provider, host, (unsigned)port)) {
+    case PMH_ALLOW_YES:
+        break;
+    case PMH_ALLOW_UNKNOWN_PROVIDER:
+        r = REFUSE(MHD_HTTP_FORBIDDEN, "unknown_provider");
+        goto out;
+    case PMH_ALLOW_PROVIDER_INACTIVE:
+        r = REFUSE(MHD_HTTP_FORBIDDEN, "provider_inactive");
+        goto out;
+    case PMH_ALLOW_UNAVAILABLE:
+        r = REFUSE(MHD_HTTP_SERVICE_UNAVAILABLE, "registry_unavailable");
+        goto out;
+    default:
         r = REFUSE(MHD_HTTP_FORBIDDEN, "host_not_allowed");
         goto out;
     }

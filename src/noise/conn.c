@@ -49,8 +49,7 @@ struct parley_noise_conn {
     size_t in_release; /* bytes of a delivered frame to drop on the next call */
     pbuf out;
     size_t out_pos;    /* start of unwritten output */
-    uint8_t *scratch;  /* handshake payloads received; freed when established */
-    size_t scratch_len;
+    size_t scratch_len; /* bound of a received handshake payload (in hs_scratch) */
 
     parley_noise_hs *hs;
     parley_noise_cipher *tx, *rx;
@@ -108,6 +107,14 @@ static int set_limits(parley_noise_limits *dst, const parley_noise_limits *src)
     return PARLEY_OK;
 }
 
+/*
+ * Handshake payloads are decrypted here and used or copied at once, so one
+ * buffer per thread serves every connection: a server with thousands of
+ * handshakes in flight holds no payload buffer per connection. Wiped after
+ * each handshake message.
+ */
+static _Thread_local uint8_t hs_scratch[PARLEY_NOISE_MAX_MSG];
+
 static int conn_alloc(parley_noise_conn **out, const parley_noise_limits *lim, size_t scratch)
 {
     int rc;
@@ -119,8 +126,6 @@ static int conn_alloc(parley_noise_conn **out, const parley_noise_limits *lim, s
     /* Sized for the largest payload this side accepts, not for a whole
      * frame: a server holds many connections in their handshakes. */
     c->scratch_len = scratch < c->lim.max_frame ? scratch : c->lim.max_frame;
-    c->scratch = malloc(c->scratch_len);
-    ENSURE(c->scratch != NULL, PARLEY_ERR_NOMEM);
     c->deadline = UINT64_MAX;
     c->step = STEP_NEW;
     *out = c;
@@ -217,10 +222,6 @@ void parley_noise_conn_free(parley_noise_conn *c)
     parley_noise_cipher_free(c->rx);
     pbuf_free(&c->in);
     pbuf_free(&c->out);
-    if (c->scratch != NULL) {
-        pc_wipe(c->scratch, c->scratch_len);
-        free(c->scratch);
-    }
     if (c->payload != NULL) {
         pc_wipe(c->payload, c->payload_len);
         free(c->payload);
@@ -308,9 +309,6 @@ static int finish(parley_noise_conn *c)
     pc_wipe(c->e_priv, sizeof c->e_priv);
     c->has_e_priv = 0;
     pc_wipe(c->s_priv, sizeof c->s_priv);
-    pc_wipe(c->scratch, c->scratch_len);
-    free(c->scratch);
-    c->scratch = NULL;
     if (c->is_client && c->payload != NULL) {
         pc_wipe(c->payload, c->payload_len);
         free(c->payload);
@@ -393,8 +391,8 @@ static int on_c_xx2(parley_noise_conn *c, const uint8_t *msg, size_t n)
 {
     int rc;
     size_t plen;
-    GUARD(parley_noise_hs_read(c->hs, msg, n, c->scratch, c->scratch_len, &plen));
-    GUARD(check_cert(c, c->scratch, plen));
+    GUARD(parley_noise_hs_read(c->hs, msg, n, hs_scratch, c->scratch_len, &plen));
+    GUARD(check_cert(c, hs_scratch, plen));
     GUARD(write_hs(c, c->payload, c->payload_len));
     GUARD(finish(c));
     rc = PARLEY_OK;
@@ -413,17 +411,17 @@ static int on_c_ik2(parley_noise_conn *c, const uint8_t *msg, size_t n)
 {
     int rc;
     size_t plen;
-    rc = parley_noise_hs_read(c->hs, msg, n, c->scratch, c->scratch_len, &plen);
+    rc = parley_noise_hs_read(c->hs, msg, n, hs_scratch, c->scratch_len, &plen);
     if (rc == PARLEY_OK) {
-        GUARD(check_cert(c, c->scratch, plen));
+        GUARD(check_cert(c, hs_scratch, plen));
         GUARD(finish(c));
         return PARLEY_OK;
     }
     ENSURE(rc == PARLEY_ERR_NOISE_DECRYPT, rc);
     GUARD(new_hs(c, PARLEY_NOISE_PROTO_XXFALLBACK, 0));
     c->mode = PARLEY_NOISE_MODE_XXFALLBACK;
-    GUARD(parley_noise_hs_read(c->hs, msg, n, c->scratch, c->scratch_len, &plen));
-    GUARD(check_cert(c, c->scratch, plen));
+    GUARD(parley_noise_hs_read(c->hs, msg, n, hs_scratch, c->scratch_len, &plen));
+    GUARD(check_cert(c, hs_scratch, plen));
     /* -> s, es (canonical) with the login */
     GUARD(write_hs(c, c->payload, c->payload_len));
     GUARD(finish(c));
@@ -458,7 +456,7 @@ static int on_s_msg1(parley_noise_conn *c, const uint8_t *msg, size_t n)
     if (n == KEY) {
         c->mode = PARLEY_NOISE_MODE_XX;
         GUARD(new_hs(c, PARLEY_NOISE_PROTO_XX, 0));
-        GUARD(parley_noise_hs_read(c->hs, msg, n, c->scratch, c->scratch_len, &plen));
+        GUARD(parley_noise_hs_read(c->hs, msg, n, hs_scratch, c->scratch_len, &plen));
         /* <- e, ee, s, es with the certificate */
         GUARD(write_hs(c, c->payload, c->payload_len));
         c->step = STEP_S_FINAL;
@@ -467,9 +465,9 @@ static int on_s_msg1(parley_noise_conn *c, const uint8_t *msg, size_t n)
     ENSURE(n > KEY, PARLEY_ERR_NOISE_HANDSHAKE);
     c->mode = PARLEY_NOISE_MODE_IK;
     GUARD(new_hs(c, PARLEY_NOISE_PROTO_IK, 0));
-    rc = parley_noise_hs_read(c->hs, msg, n, c->scratch, c->max_login, &plen);
+    rc = parley_noise_hs_read(c->hs, msg, n, hs_scratch, c->max_login, &plen);
     if (rc == PARLEY_OK) {
-        GUARD(keep_login(c, c->scratch, plen));
+        GUARD(keep_login(c, hs_scratch, plen));
         /* <- e, ee, se with the certificate */
         GUARD(write_hs(c, c->payload, c->payload_len));
         GUARD(finish(c));
@@ -491,8 +489,8 @@ static int on_s_final(parley_noise_conn *c, const uint8_t *msg, size_t n)
 {
     int rc;
     size_t plen;
-    GUARD(parley_noise_hs_read(c->hs, msg, n, c->scratch, c->max_login, &plen));
-    GUARD(keep_login(c, c->scratch, plen));
+    GUARD(parley_noise_hs_read(c->hs, msg, n, hs_scratch, c->max_login, &plen));
+    GUARD(keep_login(c, hs_scratch, plen));
     GUARD(finish(c));
     rc = PARLEY_OK;
 out:
@@ -626,7 +624,9 @@ int parley_noise_conn_next(parley_noise_conn *c, parley_noise_event *ev)
             GUARD(rc = next_frame(c, &msg, &len));
             if (rc == 0)
                 return PARLEY_OK;
-            GUARD(step_handlers[c->step](c, msg, len));
+            rc = step_handlers[c->step](c, msg, len);
+            pc_wipe(hs_scratch, c->scratch_len);
+            GUARD(rc);
             in_drop(c, HDR + len);
             continue;
         }
@@ -694,6 +694,26 @@ int parley_noise_conn_tick(parley_noise_conn *c, uint64_t now_ms)
 uint64_t parley_noise_conn_deadline(const parley_noise_conn *c)
 {
     return c->step == STEP_ESTABLISHED || c->step == STEP_FAILED ? UINT64_MAX : c->deadline;
+}
+
+void parley_noise_conn_trim(parley_noise_conn *c)
+{
+    if (c == NULL || c->step != STEP_ESTABLISHED)
+        return;
+    /* A frame handed out by next() stays valid until the next call: keep
+     * the input while one is outstanding. */
+    if (in_pending(c) == 0 && c->in_release == 0 && c->in.data != NULL) {
+        pbuf_free(&c->in);
+        pbuf_init(&c->in, c->lim.max_input);
+        c->in_pos = 0;
+    }
+    if (out_pending(c) == 0 && c->out.data != NULL) {
+        pbuf_free(&c->out);
+        pbuf_init(&c->out, c->lim.max_output);
+        c->out_pos = 0;
+    }
+    noise_cipher_trim(c->tx);
+    noise_cipher_trim(c->rx);
 }
 
 int parley_noise_conn_established(const parley_noise_conn *c)

@@ -84,6 +84,9 @@ struct parley_noise_cipher {
 PARLEY_MUST_CHECK int noise_cipher_from_key(parley_noise_cipher **out,
                                             const uint8_t k[PARLEY_NOISE_KEY_LEN]);
 
+/* Releases the keyed AES-GCM context of an idle cipher (made again on use). */
+void noise_cipher_trim(parley_noise_cipher *c);
+
 /* A fixed ephemeral key pair, public key given (no derivation). */
 PARLEY_MUST_CHECK int noise_hs_set_ephemeral_keypair(parley_noise_hs *hs,
                                                      const uint8_t priv[PARLEY_NOISE_KEY_LEN],

@@ -276,6 +276,15 @@ void parley_noise_cipher_set_nonce(parley_noise_cipher *c, uint64_t n)
     c->cs.n = n;
 }
 
+void noise_cipher_trim(parley_noise_cipher *c)
+{
+    /* The key stays; its expanded schedule is made again on next use. */
+    if (c != NULL && c->cs.g != NULL) {
+        pc_gcm_free(c->cs.g);
+        c->cs.g = NULL;
+    }
+}
+
 void parley_noise_cipher_free(parley_noise_cipher *c)
 {
     if (c == NULL)

@@ -16,6 +16,8 @@ void pp_config_default(pp_server *s)
     s->key_id = 1;
     s->lifetime = 7 * 86400;
     s->window = PHS_WINDOW_DEFAULT;
+    s->media_port = 8444;
+    s->media_token_ttl = PP_MEDIA_TOKEN_TTL;
 }
 
 int pp_config_add_gk_key(pp_server *s, const char *spec)
@@ -87,6 +89,35 @@ static int on_ini(void *user, const char *section, const char *name, const char 
         }
         if (strcmp(name, "users_file") == 0)
             return copy(s->users_file, sizeof s->users_file, value);
+        return 0;
+    }
+    if (strcmp(section, "media") == 0) {
+        if (strcmp(name, "dir") == 0)
+            return copy(s->media_dir, sizeof s->media_dir, value);
+        if (strcmp(name, "port") == 0 && num(value, 65535, &x)) {
+            s->media_port = (unsigned)x;
+            return 1;
+        }
+        if (strcmp(name, "public_base") == 0)
+            return copy(s->media_public, sizeof s->media_public, value);
+        if (strcmp(name, "tls_cert_file") == 0)
+            return copy(s->media_tls_cert, sizeof s->media_tls_cert, value);
+        if (strcmp(name, "tls_key_file") == 0)
+            return copy(s->media_tls_key, sizeof s->media_tls_key, value);
+        if (strcmp(name, "token_key_file") == 0)
+            return copy(s->media_token_key_file, sizeof s->media_token_key_file, value);
+        if (strcmp(name, "token_ttl") == 0 && num(value, PP_MEDIA_TOKEN_TTL_MAX, &x) && x > 0) {
+            s->media_token_ttl = x;
+            return 1;
+        }
+        if (strcmp(name, "max_size") == 0 && num(value, UINT64_MAX, &x) && x > 0) {
+            s->media_max_size = x;
+            return 1;
+        }
+        if (strcmp(name, "ttl") == 0 && num(value, UINT64_MAX, &x) && x > 0) {
+            s->media_ttl = x;
+            return 1;
+        }
         return 0;
     }
     if (strcmp(section, "gatekeeper") == 0) {

@@ -7,13 +7,18 @@
  *   parley-provider serve [--config FILE] [--id ID] [--domain D] [--listen IP]
  *                         [--port N] [--key FILE] [--key-id N] [--users FILE]
  *                         [--gk-key KEYID:BASE64]... [--lifetime SECONDS]
+ *                         [--media-dir DIR [--media-port N] [--media-public URL]
+ *                          [--media-cert FILE --media-cert-key FILE]
+ *                          [--media-token-key FILE] [--media-token-ttl SECONDS]
+ *                          [--media-max-size BYTES] [--media-ttl SECONDS]]
  *   parley-provider proxy --id ID --domain D --key FILE [--key-id N] [--listen IP]
  *                         [--port N] --server-key HEXFILE --server-cert CERTFILE
  *                         --gatekeeper IP:PORT --gatekeeper-root HEX
  *                         [--gatekeeper-key HEX] [--verbose]
  *
  * `serve` prints "listening on http://IP:PORT" once ready (port 0 picks a
- * free one) and runs until SIGINT or SIGTERM; `proxy` likewise prints
+ * free one), with --media-dir first "media host on URL", and runs until
+ * SIGINT or SIGTERM; `proxy` likewise prints
  * "proxying on IP:PORT". The proxy's server key and certificate are the
  * files `parleyctl cert issue` writes (hex key, raw certificate), made
  * with the provider's own root key, which its clients pin.
@@ -42,6 +47,10 @@ static int usage(void)
             "                             [--listen IP] [--port N] [--key FILE] [--key-id N]\n"
             "                             [--users FILE] [--gk-key KEYID:BASE64]\n"
             "                             [--lifetime SECONDS]\n"
+            "                             [--media-dir DIR [--media-port N] [--media-public URL]\n"
+            "                              [--media-cert FILE --media-cert-key FILE]\n"
+            "                              [--media-token-key FILE] [--media-token-ttl SECONDS]\n"
+            "                              [--media-max-size BYTES] [--media-ttl SECONDS]]\n"
             "       parley-provider proxy --id ID --domain DOMAIN --key FILE [--key-id N]\n"
             "                             [--listen IP] [--port N] --server-key HEXFILE\n"
             "                             --server-cert CERTFILE --gatekeeper IP:PORT\n"
@@ -111,10 +120,25 @@ static int cmd_passwd(const char *path, const char *name)
     return w == l ? 0 : 1;
 }
 
+/* A decimal number up to max, nothing else. */
+static int num_arg(const char *v, unsigned long long max, unsigned long long *out)
+{
+    char *end;
+    if (*v < '0' || *v > '9')
+        return 0;
+    errno = 0;
+    unsigned long long n = strtoull(v, &end, 10);
+    if (*end != '\0' || errno != 0 || n > max)
+        return 0;
+    *out = n;
+    return 1;
+}
+
 static int cmd_serve(int argc, char **argv)
 {
     static pp_server s;
     char err[160];
+    unsigned long long x = 0;
     pp_config_default(&s);
     /* The config file first, so flags override it wherever they appear. */
     for (int i = 0; i + 1 < argc; i++)
@@ -145,6 +169,28 @@ static int cmd_serve(int argc, char **argv)
             ok = pp_config_add_gk_key(&s, v) == 0;
         else if (strcmp(a, "--lifetime") == 0)
             s.lifetime = strtoull(v, NULL, 10), ok = s.lifetime > 0;
+        else if (strcmp(a, "--media-dir") == 0)
+            ok = (size_t)snprintf(s.media_dir, sizeof s.media_dir, "%s", v) < sizeof s.media_dir;
+        else if (strcmp(a, "--media-port") == 0)
+            ok = num_arg(v, 65535, &x), s.media_port = (unsigned)x;
+        else if (strcmp(a, "--media-public") == 0)
+            ok = (size_t)snprintf(s.media_public, sizeof s.media_public, "%s", v) <
+                 sizeof s.media_public;
+        else if (strcmp(a, "--media-cert") == 0)
+            ok = (size_t)snprintf(s.media_tls_cert, sizeof s.media_tls_cert, "%s", v) <
+                 sizeof s.media_tls_cert;
+        else if (strcmp(a, "--media-cert-key") == 0)
+            ok = (size_t)snprintf(s.media_tls_key, sizeof s.media_tls_key, "%s", v) <
+                 sizeof s.media_tls_key;
+        else if (strcmp(a, "--media-token-key") == 0)
+            ok = (size_t)snprintf(s.media_token_key_file, sizeof s.media_token_key_file, "%s", v) <
+                 sizeof s.media_token_key_file;
+        else if (strcmp(a, "--media-token-ttl") == 0)
+            ok = num_arg(v, PP_MEDIA_TOKEN_TTL_MAX, &x) && x > 0, s.media_token_ttl = x;
+        else if (strcmp(a, "--media-max-size") == 0)
+            ok = num_arg(v, UINT64_MAX, &x) && x > 0, s.media_max_size = x;
+        else if (strcmp(a, "--media-ttl") == 0)
+            ok = num_arg(v, UINT64_MAX, &x) && x > 0, s.media_ttl = x;
         else
             return usage();
         if (!ok) {
@@ -174,13 +220,22 @@ static int cmd_serve(int argc, char **argv)
 
     struct MHD_Daemon *d = NULL;
     unsigned port = 0;
-    if (pp_server_start(&s, &d, &port) != 0)
+    if (pp_media_start(&s) != 0) {
+        pp_media_stop(&s);
         return 1;
+    }
+    if (s.media != NULL)
+        printf("parley-provider %s (%s): media host on %s\n", s.id, s.domain, s.media_url);
+    if (pp_server_start(&s, &d, &port) != 0) {
+        pp_media_stop(&s);
+        return 1;
+    }
     printf("parley-provider %s (%s): listening on http://%s:%u\n", s.id, s.domain, s.listen, port);
     fflush(stdout);
     int sig = 0;
     sigwait(&set, &sig);
     pp_server_stop(&s, d);
+    pp_media_stop(&s);
     pc_secure_free(s.priv);
     free(s.users);
     return 0;

@@ -31,6 +31,9 @@ enum {
     PP_GK_KEYS_MAX = 4,
     PP_REPLAY_CACHE = 65536,
     PP_PASSWORD_MAX = 256,
+    PP_URL_MAX = 256,               /* the media host's public base URL */
+    PP_MEDIA_TOKEN_TTL = 24 * 3600, /* default lifetime of a media token, seconds */
+    PP_MEDIA_TOKEN_TTL_MAX = 30 * 86400,
 };
 
 typedef struct {
@@ -70,6 +73,16 @@ typedef struct {
     char gk_key_ids[PP_GK_KEYS_MAX][PHS_KEY_ID_MAX + 1];
     size_t gk_key_count;
     int64_t window;
+    /* media host (docs/media.md "The provider's media host"); off unless media_dir is set */
+    char media_dir[PATH_MAX];
+    unsigned media_port;
+    char media_public[PP_URL_MAX + 1]; /* empty: http(s)://listen:port */
+    char media_tls_cert[PATH_MAX];
+    char media_tls_key[PATH_MAX];
+    char media_token_key_file[PATH_MAX]; /* empty: a random key per run */
+    uint64_t media_token_ttl;
+    uint64_t media_max_size; /* 0: the host's default */
+    uint64_t media_ttl;      /* blob lifetime; 0: the host's default */
     /* state */
     uint8_t *priv; /* 64 bytes, guarded memory */
     pp_user *users;
@@ -84,6 +97,9 @@ typedef struct {
     prl *login_limits; /* login attempts per client IP and per user name */
     int stopping;
     uint64_t pushes, pushes_refused, attestations, logins_failed;
+    struct pmh_host *media;         /* NULL: no media host */
+    uint8_t *media_key;             /* 32 bytes, guarded memory: mints and checks media tokens */
+    char media_url[PP_URL_MAX + 1]; /* where clients upload, as announced */
 } pp_server;
 
 /* config.c */
@@ -105,6 +121,13 @@ int pp_token_user(pp_server *s, const char *hex, int64_t now);
 /* Key files hold the 64-byte Ed25519 secret key in base64, one line. */
 int pp_key_load(const char *path, uint8_t priv[64]);
 int pp_key_write(const char *path, const uint8_t priv[64]);
+
+/* media.c: the media host for this provider's users, on its own port */
+int pp_media_start(pp_server *s);
+void pp_media_stop(pp_server *s);
+/* Mint a media upload token for a user; out holds PARLEY_MEDIA_TOKEN_MAX. */
+int pp_media_token(pp_server *s, int user, int64_t now, char *out, size_t out_max,
+                   int64_t *expires);
 
 /* server.c */
 struct MHD_Daemon;

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "crypto/crypto.h"
+#include "parley/media.h"
 #include "provider/provider.h"
 #include "util/buf.h"
 #include "util/json.h"
@@ -73,7 +74,26 @@ static pjson *parse(const req_state *st)
     return j;
 }
 
-/* POST /v1/login {"user":"bob","password":"..."} -> {"token","user"} */
+/* "media":{"host","token","expires"} when this provider runs a media host
+ * (docs/media.md "The provider's media host"); 1, or 0 on failure. */
+static int media_json(pp_server *s, pjson_w *w, int u, int64_t now)
+{
+    char mt[PARLEY_MEDIA_TOKEN_MAX];
+    int64_t exp = 0;
+    if (s->media == NULL)
+        return 1;
+    if (pp_media_token(s, u, now, mt, sizeof mt, &exp) != 0)
+        return 0;
+    pjson_w_begin_obj(w, "media");
+    pjson_w_string(w, "host", s->media_url);
+    pjson_w_string(w, "token", mt);
+    pjson_w_int(w, "expires", exp);
+    pjson_w_end(w);
+    pc_wipe(mt, sizeof mt);
+    return 1;
+}
+
+/* POST /v1/login {"user":"bob","password":"..."} -> {"token","user"[,"media"]} */
 static enum MHD_Result login(pp_server *s, struct MHD_Connection *c, const req_state *st,
                              int64_t now)
 {
@@ -137,10 +157,34 @@ static enum MHD_Result login(pp_server *s, struct MHD_Connection *c, const req_s
     pjson_w_string(&w, "token", tok);
     pjson_w_string(&w, "user", addr);
     pjson_w_int(&w, "expires", now + PP_TOKEN_TTL);
+    ok = media_json(s, &w, u, now);
     pjson_w_end(&w);
-    ret = reply_buf(c, 200, &w, &b);
+    ret = ok ? reply_buf(c, 200, &w, &b) : error(c, 500, "internal");
+    pc_wipe(b.data, b.len);
     pbuf_free(&b);
     pc_wipe(tok, sizeof tok);
+    return ret;
+}
+
+/* POST /v1/media/token (bearer) -> {"media":{"host","token","expires"}}:
+ * a fresh upload credential without sending the password again. */
+static enum MHD_Result media_token(pp_server *s, struct MHD_Connection *c, int64_t now)
+{
+    int u = bearer(s, c, now);
+    if (u < 0)
+        return error(c, 401, "bad-token");
+    if (s->media == NULL)
+        return error(c, 404, "no-media-host");
+    pbuf b;
+    pjson_w w;
+    pbuf_init(&b, 2048);
+    pjson_w_init(&w, &b);
+    pjson_w_begin(&w);
+    int ok = media_json(s, &w, u, now);
+    pjson_w_end(&w);
+    enum MHD_Result ret = ok ? reply_buf(c, 200, &w, &b) : error(c, 500, "internal");
+    pc_wipe(b.data, b.len);
+    pbuf_free(&b);
     return ret;
 }
 
@@ -387,6 +431,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         return verify(s, c, url, st, now);
     if (get && strcmp(url, "/v1/wakeups") == 0)
         return wakeups(s, c, now);
+    if (post && strcmp(url, "/v1/media/token") == 0)
+        return media_token(s, c, now);
     return error(c, 404, "not-found");
 }
 

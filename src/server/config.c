@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "crypto/crypto.h"
 #include "server/server.h"
 #include "util/safety.h"
 
@@ -15,6 +16,8 @@ void srv_config_default(srv_config *c)
     snprintf(c->key, sizeof c->key, "/etc/parleyd/server.key");
     snprintf(c->cert, sizeof c->cert, "/etc/parleyd/server.cert");
     c->workers = 1;
+    c->processes = 1;
+    c->ready_fd = -1;
     c->max_stanza = PARLEY_STANZA_MAX_SIZE;
     c->out_max = 2 * (65535 + 3);
     c->handshake_timeout_ms = 10000;
@@ -22,6 +25,7 @@ void srv_config_default(srv_config *c)
     c->idle_timeout_s = 0;
     c->rate = 200;
     c->burst = 400;
+    c->media_token_ttl_s = 86400;
 }
 
 static int copy_str(char *dst, size_t max, const char *v)
@@ -68,6 +72,36 @@ static int parse_listen(srv_config *c, const char *v)
     return 1;
 }
 
+/* The media token key file: 32 bytes, raw or as 64 hex digits. */
+static int load_media_key(srv_config *c, const char *path)
+{
+    uint8_t buf[130];
+    size_t n;
+    int ok = 1;
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return 0;
+    n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        n--;
+    if (n == 32) {
+        memcpy(c->media_token_key, buf, 32);
+    } else if (n == 64) {
+        for (size_t i = 0; i < 32 && ok; i++) {
+            unsigned v = 0;
+            char two[3] = {(char)buf[2 * i], (char)buf[2 * i + 1], 0};
+            ok = strspn(two, "0123456789abcdefABCDEF") == 2 && sscanf(two, "%2x", &v) == 1;
+            c->media_token_key[i] = (uint8_t)v;
+        }
+    } else {
+        ok = 0;
+    }
+    pc_wipe(buf, sizeof buf);
+    c->media_token_key_set = ok;
+    return ok;
+}
+
 static int on_key(void *arg, const char *section, const char *name, const char *v)
 {
     srv_config *c = arg;
@@ -86,6 +120,12 @@ static int on_key(void *arg, const char *section, const char *name, const char *
         c->workers = (int)x;
         return 1;
     }
+    if (strcmp(name, "processes") == 0 && parse_long(v, 1, SRV_PROCESSES_MAX, &x)) {
+        c->processes = (int)x;
+        return 1;
+    }
+    if (strcmp(name, "peers_dir") == 0)
+        return copy_str(c->peers_dir, sizeof c->peers_dir, v);
     if (strcmp(name, "max_stanza") == 0 && parse_long(v, 512, PARLEY_STANZA_MAX_SIZE, &x)) {
         c->max_stanza = (size_t)x;
         return 1;
@@ -127,10 +167,22 @@ static int on_key(void *arg, const char *section, const char *name, const char *
             return 0;
         return 1;
     }
+    if (strcmp(name, "media_host") == 0)
+        return copy_str(c->media_host, sizeof c->media_host, v);
+    if (strcmp(name, "media_proxy") == 0)
+        return copy_str(c->media_proxy, sizeof c->media_proxy, v);
+    if (strcmp(name, "media_token_key") == 0)
+        return load_media_key(c, v);
+    if (strcmp(name, "media_token_ttl_s") == 0 && parse_long(v, 60, 86400 * 30, &x)) {
+        c->media_token_ttl_s = x;
+        return 1;
+    }
     if (strcmp(name, "verbose") == 0 && parse_long(v, 0, 2, &x)) {
         c->verbose = (int)x;
         return 1;
     }
+    if (srv_interop_config_key(c, name, v)) /* [interop] keys (interop.c) */
+        return 1;
     fprintf(stderr, "parleyd: bad configuration key or value: %s = %s\n", name, v);
     return 0;
 }

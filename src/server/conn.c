@@ -1,9 +1,9 @@
 /*
- * One client connection: Noise handshake, login (docs/parts/chat.md,
+ * One client connection: Noise handshake, login (docs/protocol.md,
  * "Login payload"), the stanza loop with its bounds (size, rate, bad
  * input), and delivery of the device's queue.
  *
- * Delivery (chat.md, "Messages"; DESIGN.md section 4). The store is the
+ * Delivery (protocol.md, "Messages"; DESIGN.md section 4). The store is the
  * truth and pushes are a shortcut, so the connection is in one of two
  * modes:
  *   backlog  it reads its queue from the store, a page at a time, after
@@ -24,8 +24,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include "crypto/crypto.h"
+#include "parley/media.h"
 #include "parley/signal.h"
 #include "parley/xeddsa.h"
 #include "server/server.h"
@@ -49,8 +52,16 @@ struct sconn {
     double tokens;
     uint64_t tokens_ms;
     unsigned refused, bad;
+    int quiet; /* idle sweeps passed without traffic (srv_conn_trim_idle) */
     uint32_t device;
     char user[PSTORE_ADDRESS_MAX + 1];
+    /* third-party devices (conn_ix.inc) */
+    int tp, tp_counted, has_ip, via_proxy;
+    unsigned ix_refused;
+    char provider[65];
+    uint64_t att_expires; /* Unix seconds */
+    uint8_t devkey[32];   /* the device's own static key (differs in proxy mode) */
+    uint8_t ip[16];       /* the client's address (the proxy statement's in proxy mode) */
 };
 
 static _Thread_local uint8_t scratch[65536];
@@ -66,6 +77,7 @@ static int send_raw(sconn *c, const uint8_t *p, size_t n)
 {
     if (c->state == ST_DEAD || c->bev == NULL)
         return PARLEY_ERR_STATE;
+    c->quiet = 0;
     return parley_noise_bev_send(c->bev, p, n);
 }
 
@@ -227,6 +239,10 @@ static void conn_close(sconn *c, const char *why)
         srv_conn_table_del(c->w, c);
         c->in_table = 0;
     }
+    if (c->tp) {
+        c->w->ix_tp_conns--;
+        c->tp = 0;
+    }
     c->state = ST_CLOSING;
     arm_timer(c, SRV_LINGER_MS);
     if (c->timer == NULL) {
@@ -309,7 +325,17 @@ void srv_conn_handle_shutdown(worker *w);
 void srv_conn_handle_msg(worker *w, srv_msg *m)
 {
     if (m->kind == SRV_MSG_SHUTDOWN) {
+        srv_ix_worker_stop(w);
         srv_conn_handle_shutdown(w);
+        return;
+    }
+    if (m->kind == SRV_MSG_RESYNC) {
+        /* Another process dropped an announcement (peer.c): the store has
+         * the copy, so every live connection reads its queue again. */
+        for (size_t i = 0; i < w->table_size; i++)
+            for (sconn *c = w->table[i]; c != NULL; c = c->hnext)
+                if (c->state == ST_READY && !c->backlog)
+                    enter_backlog(c);
         return;
     }
     sconn *c = srv_conn_find(w, m->conn_id);
@@ -331,6 +357,10 @@ void srv_conn_handle_msg(worker *w, srv_msg *m)
     case SRV_MSG_KICK:
         (void)send_error(c, 409, "conflict", (const char *)m->data);
         conn_close(c, "kicked");
+        return;
+    case SRV_MSG_SUSPEND:
+        (void)send_error(c, 403, "suspended", (const char *)m->data);
+        conn_close(c, "suspended");
         return;
     default:
         return;
@@ -398,7 +428,7 @@ static int valid_user(const char *u)
            strchr(u, '/') == NULL;
 }
 
-/* chat.md: ids are 1-64 characters of [A-Za-z0-9._-]. */
+/* protocol.md: ids are 1-64 characters of [A-Za-z0-9._-]. */
 static int valid_id(const char *id)
 {
     if (id == NULL)
@@ -438,10 +468,11 @@ static void notify_user(srv *s, const char *user, uint32_t device, const char *t
     parley_stanza_free(st);
 }
 
+#include "server/conn_ix.inc"
 #include "server/conn_msg.inc"
 #include "server/conn_iq.inc"
 
-/* ---- login (chat.md, "Login payload") ---- */
+/* ---- login (protocol.md, "Login payload") ---- */
 
 static const char *login_failure(int rc)
 {
@@ -461,7 +492,14 @@ static int do_login(sconn *c, const uint8_t key[32], const parley_stanza *p, con
     const char *user = parley_stanza_attr(p, "user");
     *reason = "bad-login";
     ENSURE(valid_user(user), PARLEY_ERR_INVALID_ARG);
-    if (parley_stanza_is(p, "login")) {
+    srv_ix_provider xp;
+    int enlist = parley_stanza_is(p, "enlist");
+    if (enlist && !srv_ix_provider_of(s, user, &xp))
+        srv_ix_refresh(s); /* a provider added since the last registry check */
+    if (enlist || srv_ix_provider_of(s, user, &xp)) {
+        /* A provider's user: enlistment or login by attestation (conn_ix.inc). */
+        GUARD(ix_login(c, key, p, user, &d, reason));
+    } else if (parley_stanza_is(p, "login")) {
         uint64_t dev;
         ENSURE(parley_stanza_attr_u64(p, "device", &dev) == 0 && dev >= 1 &&
                    dev <= PSTORE_DEVICE_ID_MAX,
@@ -534,6 +572,47 @@ out:
     return rc;
 }
 
+/*
+ * <success user device t>, with <media host proxy token expires/> when the
+ * media host and proxy are configured (docs/media.md, "How a client learns
+ * its media host"): the token is minted here for this user and checked by
+ * the media processes with the shared key. A third-party user gets the
+ * host only.
+ */
+static int send_login_success(sconn *c, const char *dev, const char *t)
+{
+    const srv_config *cfg = &c->w->s->cfg;
+    parley_stanza *st = NULL, *m;
+    char tok[PARLEY_MEDIA_TOKEN_MAX];
+    srv_ix_provider prov;
+    /* A provider's user uploads to its provider's host and fetches
+     * gatekeeper media directly: it learns the host, not the proxy or a token. */
+    int own = !srv_ix_provider_of(c->w->s, c->user, &prov);
+    int rc;
+    GUARD(parley_stanza_new(&st, "success"));
+    GUARD(parley_stanza_set_attr(st, "user", c->user));
+    GUARD(parley_stanza_set_attr(st, "device", dev));
+    GUARD(parley_stanza_set_attr(st, "t", t));
+    if (cfg->media_host[0] || cfg->media_proxy[0]) {
+        GUARD(parley_stanza_add_child(st, "media", &m));
+        if (cfg->media_host[0])
+            GUARD(parley_stanza_set_attr(m, "host", cfg->media_host));
+        if (cfg->media_proxy[0] && own)
+            GUARD(parley_stanza_set_attr(m, "proxy", cfg->media_proxy));
+        if (cfg->media_token_key_set && own) {
+            uint64_t exp = srv_now_ms() / 1000 + (uint64_t)cfg->media_token_ttl_s;
+            GUARD(parley_media_token_make(cfg->media_token_key, c->user, exp, tok, sizeof tok));
+            GUARD(parley_stanza_set_attr(m, "token", tok));
+            GUARD(parley_stanza_set_attr_u64(m, "expires", exp));
+        }
+    }
+    rc = send_stanza(c, st);
+out:
+    pc_wipe(tok, sizeof tok);
+    parley_stanza_free(st);
+    return rc;
+}
+
 static void on_established(parley_noise_bev *b, void *arg)
 {
     sconn *c = arg;
@@ -567,7 +646,7 @@ static void on_established(parley_noise_bev *b, void *arg)
         char dev[16], t[24];
         snprintf(dev, sizeof dev, "%u", c->device);
         snprintf(t, sizeof t, "%llu", (unsigned long long)srv_now_ms());
-        (void)send_simple(c, "success", "user", c->user, "device", dev, "t", t);
+        (void)send_login_success(c, dev, t);
     }
     if (s->cfg.verbose)
         srv_log("login %s/%u", c->user, c->device);
@@ -605,16 +684,17 @@ static void on_frame(parley_noise_bev *b, const uint8_t *data, size_t len, void 
     (void)b;
     if (c->state != ST_READY)
         return;
+    c->quiet = 0;
     int rc = parley_stanza_parser_parse(c->w->parser, data, len, &st);
     if (rc == PARLEY_ERR_STANZA_TOO_LARGE) {
         (void)send_error(c, 413, "policy-violation", "stanza too large");
         conn_close(c, "oversized stanza");
         return;
     }
-    if (!rate_ok(c)) {
-        /* chat.md: a flood gets rate-limited answers, then the close. */
+    if (!rate_ok(c) || !ix_rate_ok(c)) {
+        /* protocol.md: a flood gets rate-limited answers, then the close. */
         const char *id = st != NULL ? parley_stanza_attr(st, "id") : NULL;
-        if (c->refused > (unsigned)c->w->s->cfg.burst) {
+        if (c->refused > (unsigned)c->w->s->cfg.burst || c->ix_refused > SRV_IX_FLOOD) {
             (void)send_error(c, 429, "rate-limited", "flood");
             srv_log("closing %s/%u: flood", c->user, c->device);
             conn_close(c, "flood");
@@ -687,11 +767,25 @@ void srv_conn_accept(worker *w, int fd)
     c->w = w;
     c->refs = 1;
     c->id = __atomic_add_fetch(&s->next_conn_id, 1, __ATOMIC_RELAXED);
+    srv_ix_worker_init(w);
+    {
+        /* The peer's address, for the per-IP limits of third-party devices. */
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
+            char text[64];
+            if ((ss.ss_family == AF_INET &&
+                 inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, text, sizeof text)) ||
+                (ss.ss_family == AF_INET6 &&
+                 inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, text, sizeof text)))
+                c->has_ip = parley_proxy_ip_parse(c->ip, text) == 0;
+        }
+    }
     parley_noise_server_config cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.static_priv = s->static_priv;
     cfg.static_pub = s->static_pub;
-    cfg.cert = s->cert;
+    cfg.cert = srv_cert(s);
     cfg.cert_len = sizeof s->cert;
     cfg.limits.max_output = s->cfg.out_max;
     cfg.limits.handshake_timeout_ms = (uint64_t)s->cfg.handshake_timeout_ms;
@@ -715,6 +809,26 @@ out:
         if (c->bev != NULL)
             parley_noise_bev_free(c->bev);
         free(c);
+    }
+}
+
+/*
+ * Called every SRV_TRIM_INTERVAL_S: a connection that has seen no frame
+ * either way for a whole interval gives back its buffers and cipher
+ * contexts (parley_noise_conn_trim), so an idle connection costs little
+ * more than its structures. The next frame remakes what it needs.
+ */
+void srv_conn_trim_idle(worker *w)
+{
+    for (size_t i = 0; i < w->table_size; i++) {
+        for (sconn *c = w->table[i]; c != NULL; c = c->hnext) {
+            if (c->state != ST_READY || c->bev == NULL || c->backlog)
+                continue;
+            if (c->quiet == 1)
+                parley_noise_bev_trim(c->bev);
+            if (c->quiet < 2)
+                c->quiet++;
+        }
     }
 }
 

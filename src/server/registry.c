@@ -53,6 +53,7 @@ int srv_reg_init(srv *s)
 void srv_reg_free(srv *s)
 {
     reg_table *t = s->reg;
+    srv_ix_free(); /* the provider cache (interop.c) lives as long as the registry */
     if (t == NULL)
         return;
     for (size_t i = 0; i < t->size; i++) {
@@ -144,22 +145,43 @@ size_t srv_reg_get(srv *s, const char *user, srv_reg_entry *out, size_t max)
     return n;
 }
 
-void srv_reg_send(srv *s, const char *user, uint32_t device, uint64_t except_conn,
-                  srv_msg_kind kind, uint64_t sid, const uint8_t *data, size_t len)
+size_t srv_reg_send_local(srv *s, const char *user, uint32_t device, uint64_t except_conn,
+                          srv_msg_kind kind, uint64_t sid, const uint8_t *data, size_t len)
 {
     srv_reg_entry e[PSTORE_DEVICES_MAX];
-    size_t n = srv_reg_get(s, user, e, PSTORE_DEVICES_MAX);
+    size_t n = srv_reg_get(s, user, e, PSTORE_DEVICES_MAX), sent = 0;
     for (size_t i = 0; i < n; i++) {
         if ((device != 0 && e[i].device != device) || e[i].conn_id == except_conn)
             continue;
         srv_msg *m = srv_msg_new(kind, e[i].conn_id, sid, data, len);
         if (m != NULL)
             srv_post(&s->workers[e[i].worker], m);
+        sent++;
+    }
+    return sent;
+}
+
+void srv_reg_send(srv *s, const char *user, uint32_t device, uint64_t except_conn,
+                  srv_msg_kind kind, uint64_t sid, const uint8_t *data, size_t len)
+{
+    size_t sent = srv_reg_send_local(s, user, device, except_conn, kind, sid, data, len);
+    /* Other processes on this database may hold the device (peer.c). A
+     * copy for one device found here needs nobody else. */
+    if (s->peers != NULL && (kind != SRV_MSG_PUSH || sent == 0))
+        srv_peers_announce(s, kind, user, device, sid, data, len);
+}
+
+void srv_reg_resync(srv *s)
+{
+    for (int i = 0; i < s->nworkers; i++) {
+        srv_msg *m = srv_msg_new(SRV_MSG_RESYNC, 0, 0, NULL, 0);
+        if (m != NULL)
+            srv_post(&s->workers[i], m);
     }
 }
 
 /*
- * Presence subscriptions (chat.md, "Receipts, typing, presence"): watched
+ * Presence subscriptions (protocol.md, "Receipts, typing, presence"): watched
  * user -> the connections that asked. Best effort and in memory only: an
  * entry whose connection is gone is dropped the next time the watched
  * user's presence changes, and the total is capped.

@@ -1,5 +1,5 @@
 /*
- * parleyd internals (DESIGN.md sections 2-6; docs/parts/chat.md).
+ * parleyd internals (DESIGN.md sections 2-6; docs/protocol.md).
  *
  * Threads: one libevent loop per worker, each with its own SO_REUSEPORT
  * listening socket on the same address, its own store completion channel
@@ -29,10 +29,11 @@
 /* Every bound of the server in one place. */
 enum {
     SRV_WORKERS_MAX = 64,
-    SRV_ID_MAX = 64,            /* client stanza ids (chat.md) */
+    SRV_PROCESSES_MAX = 64,     /* --processes; each holds its own connections */
+    SRV_ID_MAX = 64,            /* client stanza ids (protocol.md) */
     SRV_JID_MAX = PSTORE_ADDRESS_MAX + 12,
     SRV_PARTICIPANTS_MAX = 2 * PSTORE_DEVICES_MAX,
-    SRV_PREKEYS_PER_UPLOAD = 100, /* chat.md, "Keys and directory" */
+    SRV_PREKEYS_PER_UPLOAD = 100, /* protocol.md, "Keys and directory" */
     SRV_PREKEYS_STORED = 1000,
     SRV_PREKEY_LOW = 10,        /* below this a device is told to top up */
     SRV_BACKLOG_PAGE = 64,      /* envelopes fetched per step of a redelivery */
@@ -40,7 +41,19 @@ enum {
     SRV_LINK_CODE_TTL_S = 600,
     SRV_LINGER_MS = 200,        /* time to flush a final error before closing */
     SRV_WATCH_MAX = 64,         /* presence subscriptions per connection */
+    SRV_TRIM_INTERVAL_S = 5,    /* idle connections give back buffers after 1-2 of these */
 };
+
+/* [interop] settings (docs/interop-design.md, "Wiring"); zero: the default. */
+typedef struct {
+    char key_file[1024];  /* gatekeeper_key_file: Ed25519 request signing key */
+    char key_id[64];      /* gatekeeper_key_id, as providers know it */
+    double device_rate, device_burst, ip_rate, ip_burst, provider_rate, provider_burst;
+    long first_contacts_per_day, trips_to_throttle, trip_window_ms, throttle_ms;
+    double throttle_factor;
+    unsigned set;         /* which of the limits above were given (bit per key) */
+    int poll_ms;          /* how often the provider registry is checked; 0: 200 */
+} srv_interop_config;
 
 typedef struct {
     char listen_host[64];
@@ -58,10 +71,21 @@ typedef struct {
     double rate;                /* stanzas per second per connection */
     double burst;
     int sync_normal;            /* benchmarks only: PSTORE_SYNC_NORMAL */
+    int processes;              /* processes on the port (main.c); 1: this one only */
+    char peers_dir[1024];       /* sockets of the processes sharing the database (peer.c) */
+    int ready_fd;               /* a child of --processes: written once listening; else -1 */
     int verbose;
+    /* media announced at login (docs/media.md, "How a client learns its media host") */
+    char media_host[512];       /* media host base URL, "" = none */
+    char media_proxy[512];      /* media proxy base URL, "" = none */
+    uint8_t media_token_key[32];/* shared with the media host and proxy */
+    int media_token_key_set;
+    long media_token_ttl_s;
+    srv_interop_config ix;      /* third-party interop (interop.c) */
 } srv_config;
 
 typedef struct srv srv;
+typedef struct srv_peers srv_peers;
 typedef struct worker worker;
 typedef struct sconn sconn;
 
@@ -70,7 +94,9 @@ typedef enum {
     SRV_MSG_PUSH = 1,   /* a stored copy for a connected device: sid + stanza */
     SRV_MSG_SEND,       /* a transient stanza (notification, chatstate, presence) */
     SRV_MSG_KICK,       /* close the connection (device removed, replaced) */
+    SRV_MSG_SUSPEND,    /* close the connection: its account was suspended */
     SRV_MSG_SHUTDOWN,
+    SRV_MSG_RESYNC,     /* every live connection reads its queue again (peer.c) */
 } srv_msg_kind;
 
 typedef struct srv_msg {
@@ -103,6 +129,9 @@ struct worker {
     int stopping;
     uint64_t pending_ops; /* group-commit operations not completed yet */
     struct event *stop_ev;
+    struct event *trim_ev; /* periodic: srv_conn_trim_idle */
+    void *ix; /* interop state of this worker (interop.c), made on first need */
+    unsigned ix_tp_conns; /* third-party connections (logged in or in login) */
 };
 
 struct srv {
@@ -111,9 +140,14 @@ struct srv {
     srvdb *db;
     uint8_t static_priv[32], static_pub[32];
     uint8_t cert[PARLEY_CERT_LEN];
+    /* SIGHUP loads a new certificate into the slot not in use and points
+     * cert_now at it (main.c); new connections read it with srv_cert. */
+    uint8_t cert_next[PARLEY_CERT_LEN];
+    const uint8_t *cert_now;
     worker workers[SRV_WORKERS_MAX];
     int nworkers;
     int port; /* the bound port */
+    srv_peers *peers; /* other processes on this database (peer.c); NULL: none */
     /* registry of connected devices (registry.c) */
     pthread_mutex_t reg_mu;
     void *reg;
@@ -124,6 +158,13 @@ struct srv {
 
 /* ---- logging (never a key or a message body) ---- */
 void srv_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void srv_log_with_pid(int on); /* several processes share one log */
+
+/* The certificate new connections are sent (main.c, SIGHUP). */
+static inline const uint8_t *srv_cert(srv *s)
+{
+    return __atomic_load_n(&s->cert_now, __ATOMIC_ACQUIRE);
+}
 
 /* ---- config.c ---- */
 void srv_config_default(srv_config *c);
@@ -131,7 +172,7 @@ PARLEY_MUST_CHECK int srv_config_load(srv_config *c, const char *path);
 PARLEY_MUST_CHECK int srv_config_listen(srv_config *c, const char *v);
 
 /* ---- worker.c ---- */
-uint64_t srv_now_ms(void);   /* wall clock, Unix ms (chat.md times) */
+uint64_t srv_now_ms(void);   /* wall clock, Unix ms (protocol.md times) */
 uint64_t srv_mono_ms(void);
 PARLEY_MUST_CHECK int srv_start(srv *s);
 void srv_stop(srv *s);        /* graceful: see worker.c */
@@ -159,6 +200,18 @@ size_t srv_reg_get(srv *s, const char *user, srv_reg_entry *out, size_t max);
 /* Hand a message to every connected device of user (device 0: all). */
 void srv_reg_send(srv *s, const char *user, uint32_t device, uint64_t except_conn,
                   srv_msg_kind kind, uint64_t sid, const uint8_t *data, size_t len);
+/* The same without telling the other processes; returns the connections posted to. */
+size_t srv_reg_send_local(srv *s, const char *user, uint32_t device, uint64_t except_conn,
+                          srv_msg_kind kind, uint64_t sid, const uint8_t *data, size_t len);
+/* Every worker: make each live connection read its queue from the store again. */
+void srv_reg_resync(srv *s);
+
+/* ---- peer.c: several processes on one port and one database ---- */
+PARLEY_MUST_CHECK int srv_peers_start(srv *s); /* no-op without peers_dir */
+void srv_peers_announce(srv *s, srv_msg_kind kind, const char *user, uint32_t device, uint64_t sid,
+                        const uint8_t *data, size_t len);
+void srv_peers_stop_receiving(srv *s);
+void srv_peers_free(srv *s);
 
 /* Presence subscriptions, best effort (registry.c). */
 PARLEY_MUST_CHECK int srv_watch_add(srv *s, const char *watched, const char *watcher,
@@ -166,11 +219,54 @@ PARLEY_MUST_CHECK int srv_watch_add(srv *s, const char *watched, const char *wat
 void srv_watch_notify(srv *s, const char *watched, const uint8_t *data, size_t len);
 void srv_watch_free(void);
 
+/* ---- interop.c: providers, limits, push wake-ups (docs/interop-design.md) ---- */
+enum {
+    SRV_IX_POLL_MS = 200,         /* registry and suspension checks */
+    SRV_IX_MAX_LIFETIME_S = 30 * 86400,
+    SRV_IX_SKEW_S = 300,
+    SRV_IX_SUSPENDED_MAX = 10000, /* suspended accounts looked at per check */
+    SRV_IX_FLOOD = 200,           /* refusals in a row before a third-party flood is closed */
+};
+/* What the router needs of a provider, cached from the registry. */
+typedef struct {
+    char id[65];
+    char name[129];
+    char protocol[33];
+    char push_url[513];
+    int status; /* pstore_provider_status */
+} srv_ix_provider;
+/* A [interop] configuration key: 1 if it was one (and valid). */
+int srv_interop_config_key(srv_config *c, const char *name, const char *v);
+/* 1 and *out when user's domain belongs to a registered provider. */
+int srv_ix_provider_of(srv *s, const char *user, srv_ix_provider *out);
+/* 1 and *out for a provider id. */
+int srv_ix_provider_get(srv *s, const char *id, srv_ix_provider *out);
+/* Reload the cache from the store now (a login of an unknown domain). */
+void srv_ix_refresh(srv *s);
+/* The registry generation: changes whenever the cache was reloaded. */
+uint64_t srv_ix_generation(void);
+/* Providers that appeared in generation (since, now]: for the "provider"
+ * notification. Fills at most max; returns the count. */
+size_t srv_ix_new_since(uint64_t since, srv_ix_provider *out, size_t max);
+/* Per worker, on its own thread: the registry timer and the provider HTTP client. */
+void srv_ix_worker_init(worker *w);
+void srv_ix_worker_stop(worker *w);
+/* The rate limits (ratelimit.h), shared by all workers: a prl_result. */
+int srv_ix_check(const char *device, const char *ip, const char *provider);
+int srv_ix_first_contact(const char *user, const char *provider);
+/* Ask the provider to wake device (coalesced per device; never blocks). */
+void srv_ix_push(worker *w, const srv_ix_provider *p, const char *user, uint32_t device);
+void srv_ix_free(void);
+/* conn.c: walk the worker's connections after a registry change (gen
+ * changed) and for attestation expiry. */
+void srv_conn_ix_sweep(worker *w, int gen_changed, uint64_t last_gen);
+
 /* ---- conn.c ---- */
 void srv_conn_accept(worker *w, int fd);
 void srv_conn_handle_msg(worker *w, srv_msg *m);
 void srv_conn_close_all(worker *w);
 void srv_conn_free_all(worker *w);
+void srv_conn_trim_idle(worker *w);
 void srv_conn_handle_shutdown(worker *w);
 
 #endif

@@ -37,6 +37,12 @@ int srvdb_open(srvdb **out, const char *path)
                        "  PRIMARY KEY(user, device_id)) WITHOUT ROWID;",
                        NULL, NULL, NULL);
     ENSURE(src == SQLITE_OK, sql_err(src));
+    /* srvdb_suspended is polled a few times a second: the index keeps it
+     * to the suspended rows. Made here, once, and not in the poll, where
+     * even a no-op schema statement would take the write lock. */
+    (void)sqlite3_exec(d->db, /* fails only before the store made its tables */
+                       "CREATE INDEX IF NOT EXISTS parleyd_accounts_by_status ON accounts(status)",
+                       NULL, NULL, NULL);
     *out = d;
     d = NULL;
     rc = PARLEY_OK;
@@ -185,6 +191,38 @@ int srvdb_stats_get(srvdb *d, srvdb_stats *s)
     GUARD(count(d->db, "SELECT count(*) FROM one_time_prekeys", &s->prekeys));
     rc = PARLEY_OK;
 out:
+    pthread_mutex_unlock(&d->mu);
+    return rc;
+}
+
+int srvdb_provider_seq(srvdb *d, int64_t *seq)
+{
+    int rc;
+    pthread_mutex_lock(&d->mu);
+    rc = count(d->db, "SELECT coalesce(max(seq), 0) FROM provider_audit", seq);
+    pthread_mutex_unlock(&d->mu);
+    return rc;
+}
+
+int srvdb_suspended(srvdb *d, size_t max, srvdb_user_fn fn, void *ctx)
+{
+    int rc;
+    sqlite3_stmt *st = NULL;
+    pthread_mutex_lock(&d->mu);
+    int src = sqlite3_prepare_v2(d->db, "SELECT address FROM accounts WHERE status = ?1 LIMIT ?2", -1,
+                             &st, NULL);
+    ENSURE(src == SQLITE_OK, sql_err(src));
+    sqlite3_bind_int(st, 1, PSTORE_ACCOUNT_SUSPENDED);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *a = (const char *)sqlite3_column_text(st, 0);
+        if (a != NULL)
+            GUARD(fn(ctx, a));
+    }
+    ENSURE(src == SQLITE_DONE, sql_err(src));
+    rc = PARLEY_OK;
+out:
+    sqlite3_finalize(st);
     pthread_mutex_unlock(&d->mu);
     return rc;
 }

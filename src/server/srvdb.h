@@ -4,7 +4,7 @@
  *
  *  - the Signal identity key and registration id of each device. The store
  *    binds them in pstore_device_add, but a device registers (Noise static
- *    key) before it uploads its Signal keys (docs/parts/chat.md, "Keys and
+ *    key) before it uploads its Signal keys (docs/protocol.md, "Keys and
  *    directory") and the store has no call to set them later; they live in
  *    the table parleyd_identity until it has.
  *  - read-only listings for parleyctl (accounts, counts) that the store
@@ -46,5 +46,13 @@ typedef struct {
     int64_t accounts, devices, queued, queued_bytes, prekeys;
 } srvdb_stats;
 PARLEY_MUST_CHECK int srvdb_stats_get(srvdb *d, srvdb_stats *st);
+
+/* A counter that grows with every change to the provider registry (the
+ * newest audit entry, store/interop.h): parleyd polls it to notice what
+ * parleyctl changed. */
+PARLEY_MUST_CHECK int srvdb_provider_seq(srvdb *d, int64_t *seq);
+/* Suspended accounts (at most max). */
+typedef int (*srvdb_user_fn)(void *ctx, const char *address);
+PARLEY_MUST_CHECK int srvdb_suspended(srvdb *d, size_t max, srvdb_user_fn fn, void *ctx);
 
 #endif

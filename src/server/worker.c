@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,13 @@
 #include "server/server.h"
 #include "util/safety.h"
 
+static int log_pid;
+
+void srv_log_with_pid(int on)
+{
+    log_pid = on;
+}
+
 void srv_log(const char *fmt, ...)
 {
     char line[1024];
@@ -33,7 +41,11 @@ void srv_log(const char *fmt, ...)
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
     size_t n = strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%S", &tm);
-    n += (size_t)snprintf(line + n, sizeof line - n, ".%03ldZ parleyd: ", ts.tv_nsec / 1000000);
+    if (log_pid)
+        n += (size_t)snprintf(line + n, sizeof line - n,
+                              ".%03ldZ parleyd[%ld]: ", ts.tv_nsec / 1000000, (long)getpid());
+    else
+        n += (size_t)snprintf(line + n, sizeof line - n, ".%03ldZ parleyd: ", ts.tv_nsec / 1000000);
     va_list ap;
     va_start(ap, fmt);
     if (n < sizeof line)
@@ -167,6 +179,10 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     (void)l;
     (void)sa;
     (void)salen;
+    /* Output is already coalesced per loop turn (noise event glue): let
+     * each flush leave now, not after the peer's delayed ACK (Nagle). */
+    int one = 1;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     srv_conn_accept(arg, fd);
 }
 
@@ -254,6 +270,13 @@ static void on_stop_check(evutil_socket_t fd, short what, void *arg)
     event_base_loopexit(w->base, NULL);
 }
 
+static void on_trim(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    srv_conn_trim_idle(arg);
+}
+
 static int worker_init(srv *s, worker *w, int index)
 {
     int rc;
@@ -281,6 +304,12 @@ static int worker_init(srv *s, worker *w, int index)
     ENSURE(w->inbox_ev != NULL && event_add(w->inbox_ev, NULL) == 0, PARLEY_ERR_NOMEM);
     w->stop_ev = evtimer_new(w->base, on_stop_check, w);
     ENSURE(w->stop_ev != NULL, PARLEY_ERR_NOMEM);
+    w->trim_ev = event_new(w->base, -1, EV_PERSIST, on_trim, w);
+    ENSURE(w->trim_ev != NULL, PARLEY_ERR_NOMEM);
+    {
+        struct timeval tv = {SRV_TRIM_INTERVAL_S, 0};
+        ENSURE(event_add(w->trim_ev, &tv) == 0, PARLEY_ERR_NOMEM);
+    }
     GUARD(open_listener(s, s->port, &w->listen_fd, &bound));
     s->port = bound; /* the first worker fixes an ephemeral port for the others */
     w->listener = evconnlistener_new(w->base, on_accept, w,
@@ -345,6 +374,7 @@ void srv_stop(srv *s)
         event_free(w->chan_ev);
         event_free(w->inbox_ev);
         event_free(w->stop_ev);
+        event_free(w->trim_ev);
         close(w->inbox_fd);
         parley_stanza_parser_free(w->parser);
         srv_msg *m = w->head;

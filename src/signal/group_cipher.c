@@ -231,12 +231,19 @@ int parley_group_decrypt(parley_group_store *s, const char *sender, uint32_t dev
     ENSURE(st != NULL, PARLEY_ERR_NO_SESSION);
     ENSURE(m.version == (st->version == 0 ? SK_VERSION : st->version), PARLEY_ERR_INVALID_MESSAGE);
     /* The signature is checked before any key is derived or consumed. */
-    if (!st->has_ed_y) {
-        /* A key with no Edwards form (u = -1) verifies nothing. */
-        ENSURE(xeddsa_edwards_y(st->ed_y, st->sig_pub) == PARLEY_OK, PARLEY_ERR_INVALID_SIGNATURE);
-        st->has_ed_y = 1;
+    if (st->verifier == NULL) {
+        xeddsa_verify_key *vk = malloc(sizeof *vk);
+        ENSURE(vk != NULL, PARLEY_ERR_NOMEM);
+        /* A key under which nothing verifies (u = -1, small order, the
+         * twist) is not kept: every message from it fails. */
+        int krc = xeddsa_verify_key_init(vk, st->sig_pub);
+        if (krc != PARLEY_OK)
+            free(vk);
+        ENSURE(krc == PARLEY_OK, PARLEY_ERR_INVALID_SIGNATURE);
+        st->verifier = vk;
     }
-    ENSURE(xeddsa_verify_y(st->ed_y, m.signed_part, m.signed_len, m.signature) == PARLEY_OK,
+    ENSURE(xeddsa_verify_expanded(st->verifier, m.signed_part, m.signed_len, m.signature) ==
+               PARLEY_OK,
            PARLEY_ERR_INVALID_SIGNATURE);
 
     if (m.iteration < st->iteration) {

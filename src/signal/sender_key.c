@@ -43,6 +43,7 @@ void sk_state_clear(sk_state *st)
         pc_wipe(st->keys, PARLEY_GROUP_MAX_MESSAGE_KEYS * sizeof *st->keys);
         free(st->keys);
     }
+    free(st->verifier);
     pc_wipe(st, sizeof *st);
 }
 

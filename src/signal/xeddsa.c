@@ -11,7 +11,8 @@
 #include <string.h>
 
 #include "crypto/crypto.h"
-#include "signal/fe25519.h"
+#include "crypto/fe25519.h"
+#include "signal/ge25519.h"
 #include "signal/xeddsa_internal.h"
 #include "util/safety.h"
 
@@ -89,30 +90,70 @@ out:
     return rc;
 }
 
-int xeddsa_edwards_y(uint8_t y[32], const uint8_t pub[32])
+/*
+ * What libsodium's strict Ed25519 verification (crypto_sign_ed25519_
+ * verify_detached, which parley used before and whose acceptance rules
+ * are kept exactly) checks before the group arithmetic: s < L, R not of
+ * small order, A' canonical and not of small order; then
+ * h = SHA-512(R || A' || M) mod L. A' is the key's Edwards y with the
+ * sign bit the signature carries; the caller has already checked the
+ * key's own y (canonical, not small order) when check_key is 0.
+ */
+static int prologue(uint8_t h[32], uint8_t s[32], uint8_t A[32], const uint8_t y[32],
+                    const uint8_t *msg, size_t len, const uint8_t sig[PARLEY_XEDDSA_SIG_LEN],
+                    int check_key)
 {
-    /* A = (x, y) with y = (u - 1) / (u + 1) (libsignal:
-     * MontgomeryPoint::to_edwards, which refuses u = -1). */
-    return fe25519_mont_u_to_ed_y(y, pub) == 0 ? PARLEY_OK : PARLEY_ERR_INVALID_KEY;
-}
-
-int xeddsa_verify_y(const uint8_t y[32], const uint8_t *msg, size_t len,
-                    const uint8_t sig[PARLEY_XEDDSA_SIG_LEN])
-{
-    uint8_t A[32], ed_sig[64];
-    PARLEY_MISUSE(y != NULL && sig != NULL && (msg != NULL || len == 0));
+    int rc;
+    uint8_t digest[64];
     /* The sign of x comes from the signature's top bit, which is then
      * cleared to leave a plain Ed25519 (R, s). */
     memcpy(A, y, 32);
     A[31] = (uint8_t)((A[31] & 0x7F) | (sig[63] & 0x80));
-    memcpy(ed_sig, sig, 64);
-    ed_sig[63] &= 0x7F;
+    memcpy(s, sig + 32, 32);
+    s[31] &= 0x7F;
+    /* libsodium's strict rules are a subset of what libsignal accepts
+     * (s < 2^253); honest signers, libsignal's included, always produce
+     * signatures that pass both. */
+    ENSURE(sc25519_is_canonical(s), PARLEY_ERR_INVALID_SIGNATURE);
+    ENSURE(ge25519_not_small_order(sig), PARLEY_ERR_INVALID_SIGNATURE);
+    if (check_key)
+        ENSURE(ge25519_is_canonical(A) && ge25519_not_small_order(A), PARLEY_ERR_INVALID_SIGNATURE);
+    const pc_part parts[] = {{sig, 32}, {A, 32}, {msg, len}};
+    GUARD(pc_sha512_parts(digest, parts, PARLEY_ARRAY_LEN(parts)));
+    pc_ed25519_scalar_reduce(h, digest);
+    rc = PARLEY_OK;
+out:
+    return rc;
+}
 
-    /* libsodium's Ed25519 check is strict (s < L, R and A not of small
-     * order), a subset of what libsignal accepts (s < 2^253); honest
-     * signers, libsignal's included, always produce signatures that pass
-     * both. */
-    if (pc_ed25519_verify(ed_sig, msg, len, A) != PARLEY_OK)
+int xeddsa_verify_key_init(xeddsa_verify_key *vk, const uint8_t pub[32])
+{
+    ge25519_p3 P;
+    PARLEY_MISUSE(vk != NULL && pub != NULL);
+    /* A = (x, y) with y = (u - 1) / (u + 1) (libsignal:
+     * MontgomeryPoint::to_edwards, which refuses u = -1). */
+    if (fe25519_mont_u_to_ed_y(vk->y, pub) != 0)
+        return PARLEY_ERR_INVALID_KEY;
+    /* The sign bit varies per signature; these hold for both signs. */
+    if (!ge25519_is_canonical(vk->y) || !ge25519_not_small_order(vk->y))
+        return PARLEY_ERR_INVALID_KEY;
+    if (ge25519_frombytes(&P, vk->y) != 0)
+        return PARLEY_ERR_INVALID_KEY;
+    ge25519_table_init(&vk->tab, &P);
+    return PARLEY_OK;
+}
+
+int xeddsa_verify_expanded(const xeddsa_verify_key *vk, const uint8_t *msg, size_t len,
+                           const uint8_t sig[PARLEY_XEDDSA_SIG_LEN])
+{
+    uint8_t h[32], s[32], A[32], check[32];
+    PARLEY_MISUSE(vk != NULL && sig != NULL && (msg != NULL || len == 0));
+    if (prologue(h, s, A, vk->y, msg, len, sig, 0) != PARLEY_OK)
+        return PARLEY_ERR_INVALID_SIGNATURE;
+    /* The table holds P, x even. A' = P when the sign bit is clear, -P
+     * when it is set; the check is [s]B - [h]A' = R. */
+    ge25519_verify_split(check, &vk->tab, (sig[63] & 0x80) ? 1 : -1, h, s);
+    if (!pc_ct_eq(check, sig, 32))
         return PARLEY_ERR_INVALID_SIGNATURE;
     return PARLEY_OK;
 }
@@ -120,9 +161,17 @@ int xeddsa_verify_y(const uint8_t y[32], const uint8_t *msg, size_t len,
 int parley_xeddsa_verify(const uint8_t pub[32], const uint8_t *msg, size_t len,
                          const uint8_t sig[PARLEY_XEDDSA_SIG_LEN])
 {
-    uint8_t y[32];
+    uint8_t y[32], h[32], s[32], A[32], check[32];
+    ge25519_p3 P;
     PARLEY_MISUSE(pub != NULL && sig != NULL && (msg != NULL || len == 0));
-    if (xeddsa_edwards_y(y, pub) != PARLEY_OK)
+    if (fe25519_mont_u_to_ed_y(y, pub) != 0)
         return PARLEY_ERR_INVALID_SIGNATURE;
-    return xeddsa_verify_y(y, msg, len, sig);
+    if (prologue(h, s, A, y, msg, len, sig, 1) != PARLEY_OK)
+        return PARLEY_ERR_INVALID_SIGNATURE;
+    if (ge25519_frombytes(&P, A) != 0)
+        return PARLEY_ERR_INVALID_SIGNATURE;
+    ge25519_verify_once(check, &P, -1, h, s);
+    if (!pc_ct_eq(check, sig, 32))
+        return PARLEY_ERR_INVALID_SIGNATURE;
+    return PARLEY_OK;
 }

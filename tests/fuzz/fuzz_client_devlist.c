@@ -1,5 +1,5 @@
 /*
- * libFuzzer harness for the signed device list parser (docs/parts/chat.md,
+ * libFuzzer harness for the signed device list parser (docs/protocol.md,
  * "Device list"). The first input byte picks the expected user's length;
  * an accepted list must be in strictly increasing id order, name device 1
  * and re-encode to exactly the input.

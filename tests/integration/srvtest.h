@@ -3,7 +3,7 @@
  * 127.0.0.1 with an ephemeral port in a temporary directory, administer it
  * with the real parleyctl, and talk to it with a small blocking client
  * built from parley_noise_conn and the stanza parser (not the client
- * engine: these tests check the server against docs/parts/chat.md alone).
+ * engine: these tests check the server against docs/protocol.md alone).
  */
 #ifndef PARLEY_TEST_SRVTEST_H
 #define PARLEY_TEST_SRVTEST_H

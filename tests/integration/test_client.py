@@ -353,7 +353,8 @@ def scenario_identity(net):
     check(rc == 0, "send before the change")
     b[0].receive()
     # bob's identity changes. (A re-registration would be the real cause, but
-    # parleyd numbers a re-registered first device 2, not 1 as chat.md says,
+    # parleyd gives a re-registered first device the next free id, 2, and
+    # device 1 is the primary (docs/protocol.md, "Login payload"),
     # so the change is made on alice's side: her trusted key for bob is
     # replaced, which is exactly what she would see.)
     db = sqlite3.connect(os.path.join(a[0].path, "parley.db"))

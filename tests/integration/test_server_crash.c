@@ -1,5 +1,5 @@
 /*
- * Crash safety of parleyd (DESIGN.md section 4; docs/parts/chat.md,
+ * Crash safety of parleyd (DESIGN.md section 4; docs/protocol.md,
  * "Messages"): a burst of 12,000 messages from alice to bob's two devices,
  * the server killed with SIGKILL in the middle, restarted; every message
  * alice holds an ack for must reach both of bob's devices (exactly once

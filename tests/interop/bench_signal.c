@@ -7,7 +7,8 @@
  * before returning; parley's sender-key store is serialized by the caller
  * after every group message, as group.h asks.
  *
- *   bench_signal [-n SCALE%]              all operations, both sides, ratios
+ *   bench_signal [-n SCALE%] [-o OP]      all operations (or only OP), both
+ *                                         sides, ratios, then the floor
  *   bench_signal --callgrind OP:SIDE [-n N]
  *       runs only OP on SIDE (parley or lsc) N times; only the measured
  *       part is collected (valgrind --tool=callgrind --collect-atstart=no),
@@ -19,12 +20,23 @@
  * pingpong (every message answers the last, so each one ratchets),
  * group_encrypt and group_decrypt (100 bytes; libsignal-protocol-c's own,
  * older sender-key cipher against parley's current format).
+ *
+ * After the table, the floor of the 4 KiB operations, measured in the same
+ * process: OpenSSL's AES-256-CBC over 4 KiB (a fresh key schedule each
+ * time, as every Signal message has its own key) with and without an
+ * HMAC-SHA256 over it, no Signal at all. CBC encryption is one chain of
+ * dependent AES blocks, so no implementation of a Signal message can
+ * encrypt 4 KiB faster than the first row; "bench_signal --callgrind
+ * aes_enc4k:floor" and friends count its instructions.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <valgrind/callgrind.h>
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include <signal/curve.h>
 #include <signal/group_cipher.h>
@@ -35,11 +47,15 @@
 #include <signal/session_cipher.h>
 #include <signal/session_pre_key.h>
 
+#include "crypto/crypto.h"
+#include "crypto/sha256_blocks.h"
 #include "lsc/lsc.h"
 #include "parley/group.h"
 #include "parley/signal.h"
 
 #define MSG_MAX (4096 + 512)
+/* Timed runs per operation and side; the best counts. */
+#define REPS 5
 
 static void die(const char *what, int rc)
 {
@@ -475,6 +491,10 @@ static void steady(const struct impl *im, int iters, size_t size, int measure_de
     struct msg *ms = malloc((size_t)iters * sizeof *ms);
     if (ms == NULL)
         die("malloc", -1);
+    /* Fault the pages in now, not inside the measured part (a nonzero
+     * fill, so that the compiler cannot turn malloc + memset into a
+     * calloc that leaves fresh pages untouched). */
+    memset(ms, 0xa5, (size_t)iters * sizeof *ms);
     establish(im, a, b);
     if (!measure_decrypt)
         measure_on();
@@ -528,6 +548,10 @@ static void group(const struct impl *im, int iters, int measure_decrypt)
     struct msg *ms = malloc((size_t)iters * sizeof *ms);
     if (ms == NULL)
         die("malloc", -1);
+    /* Fault the pages in now, not inside the measured part (a nonzero
+     * fill, so that the compiler cannot turn malloc + memset into a
+     * calloc that leaves fresh pages untouched). */
+    memset(ms, 0xa5, (size_t)iters * sizeof *ms);
     im->group_create(a, "alice", &skdm);
     im->group_process(b, "alice", &skdm);
     if (!measure_decrypt)
@@ -569,13 +593,143 @@ static const struct {
     {"group_decrypt", "sender-key decrypt 100 B", op_group_decrypt, 2000},
 };
 
-/* Best of three runs, in nanoseconds per op. */
-static double run(int op, const struct impl *im, int iters)
+/* ---- the floor: AES-256-CBC (+ HMAC-SHA256) over 4 KiB, no Signal ------- */
+
+static const uint8_t floor_key[32] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+                                      17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32};
+static const uint8_t floor_iv[16] = {9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 1, 2, 3, 4, 5, 6};
+
+/* PKCS#7: 4096 bytes become 4112. enc < 0 in floor_run: the MAC only. */
+static size_t floor_cbc(EVP_CIPHER_CTX *c, int enc, const uint8_t *in, size_t n, uint8_t *o)
+{
+    int l1 = 0, l2 = 0;
+    if (EVP_CipherInit_ex2(c, EVP_aes_256_cbc(), floor_key, floor_iv, enc, NULL) != 1 ||
+        EVP_CipherUpdate(c, o, &l1, in, (int)n) != 1 || EVP_CipherFinal_ex(c, o + l1, &l2) != 1)
+        die("AES-256-CBC", -1);
+    return (size_t)(l1 + l2);
+}
+
+static void floor_run(int iters, int enc, int mac)
+{
+    static uint8_t ct[4096 + 16 + 128], buf[4096 + 16 + 128];
+    uint8_t tag[32];
+    unsigned tag_len = 0;
+    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+    if (c == NULL)
+        die("EVP_CIPHER_CTX_new", -1);
+    size_t ct_len = floor_cbc(c, 1, plain, sizeof plain, ct);
+    for (int i = 0; i < iters; i++) {
+        size_t n;
+        measure_on();
+        if (enc < 0) {
+            /* The MAC alone, over what a 4 KiB message's MAC covers. */
+            if (HMAC(EVP_sha256(), floor_key, 32, ct, ct_len + 100, tag, &tag_len) == NULL)
+                die("HMAC", -1);
+            n = ct_len;
+        } else if (enc) {
+            n = floor_cbc(c, 1, plain, sizeof plain, buf);
+            /* A Signal MAC covers both identities and the header too. */
+            if (mac && HMAC(EVP_sha256(), floor_key, 32, buf, n + 100, tag, &tag_len) == NULL)
+                die("HMAC", -1);
+        } else {
+            if (mac && HMAC(EVP_sha256(), floor_key, 32, ct, ct_len, tag, &tag_len) == NULL)
+                die("HMAC", -1);
+            n = floor_cbc(c, 0, ct, ct_len, buf);
+        }
+        measure_off();
+        if (enc && n != ct_len)
+            die("AES-256-CBC length", -1);
+        if (enc == 0)
+            expect(buf, n, plain, sizeof plain);
+    }
+    EVP_CIPHER_CTX_free(c);
+}
+
+static void floor_enc(int iters) { floor_run(iters, 1, 0); }
+static void floor_enc_mac(int iters) { floor_run(iters, 1, 1); }
+static void floor_dec(int iters) { floor_run(iters, 0, 0); }
+static void floor_mac(int iters) { floor_run(iters, -1, 1); }
+static void floor_dec_mac(int iters) { floor_run(iters, 0, 1); }
+
+/* The same floors through parley's own kernels (src/crypto/cbc_hmac.c,
+ * sha256_ni.c): the AES-NI CBC chain with the key expansion, the SHA-NI
+ * chain of one HMAC over a 4 KiB message, and the whole interleaved
+ * AES-CBC + HMAC pass of pc_cbc_hmac_seal / open. Without AES-NI and
+ * SHA-NI (valgrind hides SHA-NI) these fall back to OpenSSL, as parley
+ * itself does. */
+static void pfloor_run(int iters, int what)
+{
+    static uint8_t ct[4096 + 16 + 128], buf[4096 + 16 + 128];
+    uint8_t rk[240], chain[16], mac[32];
+    uint32_t st[8];
+    size_t ct_len = 0, n = 0;
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    if (ctx == NULL)
+        die("EVP_CIPHER_CTX_new", -1);
+    if (pc_cbc_hmac_seal(ct + 100, sizeof ct - 100, &ct_len, floor_key, floor_iv, floor_key, ct,
+                         100, plain, sizeof plain, mac) != PARLEY_OK)
+        die("pc_cbc_hmac_seal", -1);
+    for (int i = 0; i < iters; i++) {
+        measure_on();
+        if (what == 0 && pc_aes_sha_available()) {
+            /* 4096 bytes and the padding block: 257 dependent blocks */
+            pc_aes256_expand(rk, floor_key);
+            memcpy(chain, floor_iv, 16);
+            pc_aes256_cbc_enc_blocks(rk, chain, plain, buf, sizeof plain / 16);
+            pc_aes256_cbc_enc_blocks(rk, chain, buf + 4096 - 16, buf + 4096, 1);
+        } else if (what == 0) {
+            floor_cbc(ctx, 1, plain, sizeof plain, buf); /* no AES-NI kernel here */
+        } else if (what == 1) {
+            /* inner hash of the MAC: key block, 100 B head, 4112 B of
+             * ciphertext and padding, 67 blocks, one chain */
+            uint32_t *const sts[1] = {st};
+            const uint8_t *const ds[1] = {ct};
+            memset(st, 0, sizeof st);
+            pc_sha256_blocks(sts, ds, 1, (100 + 4112 + 64 + 63) / 64);
+        } else if (what == 2) {
+            if (pc_cbc_hmac_seal(buf, sizeof buf, &n, floor_key, floor_iv, floor_key, ct, 100,
+                                 plain, sizeof plain, mac) != PARLEY_OK)
+                die("pc_cbc_hmac_seal", -1);
+        } else {
+            if (pc_cbc_hmac_open(buf, sizeof buf, &n, floor_key, floor_iv, floor_key, ct, 100,
+                                 ct + 100, ct_len, mac) != PARLEY_OK)
+                die("pc_cbc_hmac_open", -1);
+        }
+        measure_off();
+        if (what == 3)
+            expect(buf, n, plain, sizeof plain);
+    }
+    EVP_CIPHER_CTX_free(ctx);
+}
+
+static void pfloor_aes(int iters) { pfloor_run(iters, 0); }
+static void pfloor_sha(int iters) { pfloor_run(iters, 1); }
+static void pfloor_seal(int iters) { pfloor_run(iters, 2); }
+static void pfloor_open(int iters) { pfloor_run(iters, 3); }
+
+static const struct {
+    const char *name;
+    const char *what;
+    void (*fn)(int iters);
+    int against; /* index in ops[] of the parley operation it bounds */
+} floors[] = {
+    {"p_aes_enc4k", "parley AES-NI CBC chain 4 KiB (+ key exp.)", pfloor_aes, 3},
+    {"p_sha4k", "parley SHA-NI chain, 4 KiB message's MAC", pfloor_sha, 4},
+    {"p_seal4k", "parley pc_cbc_hmac_seal 4 KiB, no Signal", pfloor_seal, 3},
+    {"p_open4k", "parley pc_cbc_hmac_open 4 KiB, no Signal", pfloor_open, 4},
+    {"aes_enc4k", "AES-256-CBC encrypt 4 KiB", floor_enc, 3},
+    {"hmac4k", "HMAC-SHA256 4 KiB", floor_mac, 4},
+    {"aes_hmac_enc4k", "AES-256-CBC encrypt + HMAC-SHA256 4 KiB", floor_enc_mac, 3},
+    {"aes_dec4k", "AES-256-CBC decrypt 4 KiB", floor_dec, 4},
+    {"aes_hmac_dec4k", "HMAC-SHA256 + AES-256-CBC decrypt 4 KiB", floor_dec_mac, 4},
+};
+
+static double run_floor(int f, int iters)
 {
     double best = 0;
-    for (int rep = 0; rep < 3; rep++) {
+    for (int rep = 0; rep < REPS; rep++) {
         t_acc = 0;
-        ops[op].fn(im, iters);
+        floors[f].fn(iters);
         double per = t_acc / iters;
         if (rep == 0 || per < best)
             best = per;
@@ -583,19 +737,38 @@ static double run(int op, const struct impl *im, int iters)
     return best;
 }
 
+/* Best of REPS runs per side, in nanoseconds per op. The two sides take
+ * turns (parley, lsc, parley, ...), so that a burst of load on the shared
+ * machine falls on both rather than on one side's runs. */
+static void run(int op, int iters, double best[2])
+{
+    for (int rep = 0; rep < REPS; rep++) {
+        for (int side = 0; side < 2; side++) {
+            t_acc = 0;
+            ops[op].fn(&impls[side], iters);
+            double per = t_acc / iters;
+            if (rep == 0 || per < best[side])
+                best[side] = per;
+        }
+    }
+}
+
 static int usage(void)
 {
-    fprintf(stderr, "usage: bench_signal [-n PERCENT] | --callgrind OP:parley|lsc [-n N]\n");
+    fprintf(stderr, "usage: bench_signal [-n PERCENT] [-o OP] | --callgrind OP:parley|lsc [-n N]\n"
+                    "       bench_signal --callgrind FLOOR_OP:floor [-n N]\n");
     return 2;
 }
 
 int main(int argc, char **argv)
 {
-    const char *cg = NULL;
+    const char *cg = NULL, *only = NULL;
     long n = -1;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--callgrind") == 0 && i + 1 < argc)
             cg = argv[++i];
+        else if (strcmp(argv[i], "-o") == 0 && i + 1 < argc)
+            only = argv[++i];
         else if (strcmp(argv[i], "-n") == 0 && i + 1 < argc)
             n = strtol(argv[++i], NULL, 10);
         else
@@ -608,6 +781,18 @@ int main(int argc, char **argv)
         const char *colon = strchr(cg, ':');
         if (colon == NULL)
             return usage();
+        if (strcmp(colon + 1, "floor") == 0) {
+            for (size_t f = 0; f < sizeof floors / sizeof floors[0]; f++) {
+                if (strlen(floors[f].name) == (size_t)(colon - cg) &&
+                    strncmp(floors[f].name, cg, (size_t)(colon - cg)) == 0) {
+                    int iters = n > 0 ? (int)n : 100;
+                    floors[f].fn(iters);
+                    printf("%s floor %d\n", floors[f].name, iters);
+                    return 0;
+                }
+            }
+            return usage();
+        }
         const struct impl *im = NULL;
         for (int s = 0; s < 2; s++)
             if (strcmp(colon + 1, impls[s].name) == 0)
@@ -626,13 +811,33 @@ int main(int argc, char **argv)
     int pct = n > 0 ? (int)n : 100;
     printf("parley vs libsignal-protocol-c 2.3.3, session state serialized after every message\n");
     printf("%-46s %12s %12s %9s\n", "operation", "parley", "lsc", "speedup");
+    double tps[sizeof ops / sizeof ops[0]], tls[sizeof ops / sizeof ops[0]];
     for (size_t o = 0; o < sizeof ops / sizeof ops[0]; o++) {
         int iters = ops[o].iters * pct / 100;
         if (iters < 1)
             iters = 1;
-        double tp = run((int)o, &impls[0], iters);
-        double tl = run((int)o, &impls[1], iters);
+        tps[o] = tls[o] = 0;
+        if (only != NULL && strcmp(only, ops[o].name) != 0)
+            continue;
+        double best[2];
+        run((int)o, iters, best);
+        double tp = best[0], tl = best[1];
+        tps[o] = tp;
+        tls[o] = tl;
         printf("%-46s %9.2f us %9.2f us %8.2fx\n", ops[o].what, tp / 1e3, tl / 1e3, tl / tp);
+        fflush(stdout);
+    }
+    printf("\nfloor, no Signal (OpenSSL, same process)   time   share of parley's op   lsc op / floor\n");
+    for (size_t f = 0; f < sizeof floors / sizeof floors[0]; f++) {
+        int iters = 1000 * pct / 100;
+        if (iters < 1)
+            iters = 1;
+        int o = floors[f].against;
+        if (tps[o] == 0)
+            continue;
+        double t = run_floor((int)f, iters);
+        printf("%-40s %9.2f us   %5.1f%% of %-12s %8.2fx\n", floors[f].what, t / 1e3,
+               100.0 * t / tps[o], ops[o].name, tls[o] / t);
         fflush(stdout);
     }
     return 0;

@@ -79,6 +79,26 @@ static void test_x25519_dh(void)
     CHECK_RC(pc_x25519(s1, a, zero), PARLEY_ERR_INVALID_KEY);
 }
 
+/* pc_x25519_public goes through the Edwards curve (libsodium's fixed-base
+ * table and the birational map); it must equal the Montgomery ladder on
+ * u = 9 for every private key, clamped or not, including the extremes. */
+static void test_x25519_public_is_ladder(void)
+{
+    uint8_t nine[32] = {9};
+    for (int i = 0; i < 258; i++) {
+        uint8_t k[32], pub[32], want[32];
+        if (i == 0)
+            memset(k, 0, sizeof k);
+        else if (i == 1)
+            memset(k, 0xff, sizeof k);
+        else
+            CHECK_RC(pc_random(k, sizeof k), PARLEY_OK);
+        CHECK_RC(pc_x25519(want, k, nine), PARLEY_OK);
+        CHECK_RC(pc_x25519_public(pub, k), PARLEY_OK);
+        CHECK_MEM(pub, want, 32);
+    }
+}
+
 /* RFC 5869 appendix A, test cases 1-3 (SHA-256). */
 static void test_hkdf(void)
 {
@@ -230,6 +250,7 @@ int main(void)
     test_x25519_vectors();
     test_x25519_iterated();
     test_x25519_dh();
+    test_x25519_public_is_ladder();
     test_hkdf();
     test_hmac();
     test_aes_cbc();

@@ -663,6 +663,84 @@ static void test_store_round_trip(void)
     parley_group_store_free(b2);
 }
 
+/* The per-key verification table is built on the first message of a chain
+ * and kept in memory: it survives a repeated SKDM (the state is kept), is
+ * not serialized, follows the chain's key when the chain id is reused with
+ * another key, and a kept table never accepts another key's signature. */
+static void test_verifier_cache(void)
+{
+    parley_group_store *a = NULL, *b = NULL, *forger = NULL, *b2 = NULL;
+    uint8_t skdm[PARLEY_GROUP_SKDM_MAX], fskdm[PARLEY_GROUP_SKDM_MAX];
+    size_t sn = 0, fn = 0;
+    msg m;
+    CHECK_RC(parley_group_store_new(&a), PARLEY_OK);
+    CHECK_RC(parley_group_store_new(&b), PARLEY_OK);
+    CHECK_RC(parley_group_store_new(&forger), PARLEY_OK);
+    CHECK_RC(parley_group_create(a, "alice", 1, DIST, skdm, sizeof skdm, &sn), PARLEY_OK);
+    CHECK_RC(parley_group_process(b, "alice", 1, skdm, sn), PARLEY_OK);
+    sk_record *r = sk_store_find(b, "alice", 1, DIST);
+    CHECK(r != NULL && r->nstates == 1 && r->states[0].verifier == NULL);
+    for (int i = 0; i < 8; i++) {
+        encrypt_text(a, "alice", DIST, "cached", &m);
+        expect_text(b, "alice", &m, "cached");
+        if (i == 3) /* the same SKDM again: the state, and its table, stay */
+            CHECK_RC(parley_group_process(b, "alice", 1, skdm, sn), PARLEY_OK);
+    }
+    r = sk_store_find(b, "alice", 1, DIST);
+    CHECK(r != NULL && r->nstates == 1 && r->states[0].verifier != NULL);
+
+    /* A forger with alice's chain id and chain key but its own signing
+     * key: its messages fail against the kept table. */
+    CHECK_RC(parley_group_create(forger, "alice", 1, DIST, fskdm, sizeof fskdm, &fn), PARLEY_OK);
+    sk_record *fa = sk_store_find(forger, "alice", 1, DIST);
+    sk_record *ra = sk_store_find(a, "alice", 1, DIST);
+    if (fa != NULL && ra != NULL) {
+        fa->states[0].chain_id = ra->states[0].chain_id;
+        fa->states[0].iteration = ra->states[0].iteration;
+        memcpy(fa->states[0].chain_key, ra->states[0].chain_key, sizeof fa->states[0].chain_key);
+        encrypt_text(forger, "alice", DIST, "forged", &m);
+        CHECK_RC(decrypt_rc(b, "alice", m.b, m.n), PARLEY_ERR_INVALID_SIGNATURE);
+        /* The genuine next message still opens. */
+        encrypt_text(a, "alice", DIST, "genuine", &m);
+        expect_text(b, "alice", &m, "genuine");
+    }
+
+    /* Serialized and loaded: no table until the next message. */
+    uint8_t *ser = NULL;
+    size_t ser_len = 0;
+    CHECK_RC(parley_group_store_serialize(b, &ser, &ser_len), PARLEY_OK);
+    CHECK_RC(parley_group_store_load(&b2, ser, ser_len), PARLEY_OK);
+    parley_group_buffer_free(ser, ser_len);
+    sk_record *r2 = b2 != NULL ? sk_store_find(b2, "alice", 1, DIST) : NULL;
+    CHECK(r2 != NULL && r2->states[0].verifier == NULL);
+    encrypt_text(a, "alice", DIST, "after load", &m);
+    if (b2 != NULL) {
+        expect_text(b2, "alice", &m, "after load");
+        CHECK(r2 != NULL && r2->states[0].verifier != NULL);
+    }
+    /* A signing key under which nothing verifies (u = -1, no Edwards
+     * image) keeps no table and fails every message. */
+    parley_group_store *c = NULL;
+    CHECK_RC(parley_group_store_new(&c), PARLEY_OK);
+    CHECK_RC(parley_group_process(c, "alice", 1, skdm, sn), PARLEY_OK);
+    sk_record *rc = sk_store_find(c, "alice", 1, DIST);
+    if (rc != NULL) {
+        memset(rc->states[0].sig_pub, 0xff, sizeof rc->states[0].sig_pub);
+        rc->states[0].sig_pub[0] = 0xec;
+        rc->states[0].sig_pub[31] = 0x7f;
+        for (int i = 0; i < 2; i++) {
+            encrypt_text(a, "alice", DIST, "no key", &m);
+            CHECK_RC(decrypt_rc(c, "alice", m.b, m.n), PARLEY_ERR_INVALID_SIGNATURE);
+            CHECK(rc->states[0].verifier == NULL);
+        }
+    }
+    parley_group_store_free(a);
+    parley_group_store_free(b);
+    parley_group_store_free(b2);
+    parley_group_store_free(c);
+    parley_group_store_free(forger);
+}
+
 static void test_uuid(void)
 {
     uint8_t id[16];
@@ -693,5 +771,6 @@ int main(void)
     test_chains();
     test_skdm_negatives();
     test_store_round_trip();
+    test_verifier_cache();
     TEST_MAIN_END();
 }

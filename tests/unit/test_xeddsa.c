@@ -2,14 +2,19 @@
  * XEdDSA: libsignal's own vector (rust/core/src/curve/curve25519.rs,
  * test_signature), signatures made by @signalapp/libsignal-client and by
  * libsignal-protocol-c 2.3.3, every single-bit corruption rejected, and
- * sign/verify round trips.
+ * sign/verify round trips. parley's own Edwards arithmetic (ge25519.c) is
+ * checked against a plain double-and-add and against libsodium's strict
+ * Ed25519 verification, whose acceptance rules XEdDSA verification keeps
+ * exactly, on honest and hostile signatures and keys.
  */
 #include <string.h>
 
 #include "check.h"
 #include "crypto/crypto.h"
 #include "parley/xeddsa.h"
-#include "signal/fe25519.h"
+#include "crypto/fe25519.h"
+#include "signal/ge25519.h"
+#include "signal/xeddsa_internal.h"
 #include "util/safety.h"
 
 /*
@@ -226,6 +231,303 @@ static void test_field(void)
     }
 }
 
+/* The reference verdict: libsodium's strict Ed25519 verification of the
+ * XEdDSA signature turned into a plain Ed25519 one (what parley did before
+ * it had its own group code). */
+static int ref_verify(const uint8_t pub[32], const uint8_t *msg, size_t n, const uint8_t sig[64])
+{
+    uint8_t A[32], ed_sig[64];
+    if (fe25519_mont_u_to_ed_y(A, pub) != 0)
+        return PARLEY_ERR_INVALID_SIGNATURE;
+    A[31] = (uint8_t)((A[31] & 0x7f) | (sig[63] & 0x80));
+    memcpy(ed_sig, sig, 64);
+    ed_sig[63] &= 0x7f;
+    return pc_ed25519_verify(ed_sig, msg, n, A) == PARLEY_OK ? PARLEY_OK
+                                                             : PARLEY_ERR_INVALID_SIGNATURE;
+}
+
+static int expanded_verify(const uint8_t pub[32], const uint8_t *msg, size_t n,
+                           const uint8_t sig[64])
+{
+    static xeddsa_verify_key vk;
+    if (xeddsa_verify_key_init(&vk, pub) != PARLEY_OK)
+        return PARLEY_ERR_INVALID_SIGNATURE;
+    return xeddsa_verify_expanded(&vk, msg, n, sig);
+}
+
+static int agree_accepts, agree_rejects;
+
+/* All three verifiers give the same verdict; returns it. */
+static int agree(const uint8_t pub[32], const uint8_t *msg, size_t n, const uint8_t sig[64])
+{
+    int want = ref_verify(pub, msg, n, sig);
+    int one = parley_xeddsa_verify(pub, msg, n, sig);
+    int two = expanded_verify(pub, msg, n, sig);
+    CHECK_RC(one, want);
+    CHECK_RC(two, want);
+    if (want == PARLEY_OK)
+        agree_accepts++;
+    else
+        agree_rejects++;
+    return want;
+}
+
+/* 2^255 - 19 + k, little-endian, for k in 0..18. */
+static void p_plus(uint8_t out[32], unsigned k)
+{
+    memset(out, 0xff, 32);
+    out[0] = (uint8_t)(0xed + k);
+    out[31] = 0x7f;
+}
+
+static void test_against_libsodium(void)
+{
+    static const char *small_order_hex[] = {
+        "0000000000000000000000000000000000000000000000000000000000000000",
+        "0100000000000000000000000000000000000000000000000000000000000000",
+        "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+        "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+        "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+    };
+    /* L, little-endian. */
+    static const char *L_hex = "edd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010";
+    uint8_t L[32];
+    check_unhex(L, 32, L_hex);
+    for (int i = 0; i < 48; i++) {
+        uint8_t pub[32], priv[32], msg[64], sig[64], bad[64];
+        size_t n = (size_t)(i % 40);
+        CHECK_RC(pc_x25519_keygen(pub, priv), PARLEY_OK);
+        CHECK_RC(pc_random(msg, sizeof msg), PARLEY_OK);
+        CHECK_RC(parley_xeddsa_sign(sig, priv, msg, n), PARLEY_OK);
+        CHECK_RC(agree(pub, msg, n, sig), PARLEY_OK);
+        /* The other sign, a random bit, the message. */
+        memcpy(bad, sig, 64);
+        bad[63] ^= 0x80;
+        agree(pub, msg, n, bad);
+        memcpy(bad, sig, 64);
+        unsigned bit = pc_random_uniform(512);
+        bad[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+        agree(pub, msg, n, bad);
+        if (n > 0) {
+            msg[0] ^= 1;
+            agree(pub, msg, n, sig);
+            msg[0] ^= 1;
+        }
+        /* R of small order (both signs), and its non-canonical forms
+         * p and p + 1. */
+        for (size_t k = 0; k < PARLEY_ARRAY_LEN(small_order_hex) + 2; k++) {
+            memcpy(bad, sig, 64);
+            if (k < PARLEY_ARRAY_LEN(small_order_hex))
+                check_unhex(bad, 32, small_order_hex[k]);
+            else
+                p_plus(bad, (unsigned)(k - PARLEY_ARRAY_LEN(small_order_hex)));
+            CHECK_RC(agree(pub, msg, n, bad), PARLEY_ERR_INVALID_SIGNATURE);
+            bad[31] ^= 0x80;
+            CHECK_RC(agree(pub, msg, n, bad), PARLEY_ERR_INVALID_SIGNATURE);
+        }
+        /* s + L: the same point, a non-canonical scalar. */
+        memcpy(bad, sig, 64);
+        unsigned carry = 0;
+        for (int j = 0; j < 32; j++) {
+            unsigned v = (unsigned)(j == 31 ? bad[32 + j] & 0x7f : bad[32 + j]) + L[j] + carry;
+            bad[32 + j] = (uint8_t)v;
+            carry = v >> 8;
+        }
+        bad[63] = (uint8_t)((bad[63] & 0x7f) | (sig[63] & 0x80));
+        CHECK_RC(agree(pub, msg, n, bad), PARLEY_ERR_INVALID_SIGNATURE);
+        /* s = L and s = 0. */
+        memcpy(bad, sig, 64);
+        memcpy(bad + 32, L, 32);
+        bad[63] |= (uint8_t)(sig[63] & 0x80);
+        CHECK_RC(agree(pub, msg, n, bad), PARLEY_ERR_INVALID_SIGNATURE);
+        memset(bad + 32, 0, 32);
+        agree(pub, msg, n, bad);
+        /* A non-canonical R for the right point: y + p when y < 19. Not
+         * reachable with a random R, so only that R's other encoding. */
+        /* A random key (on the curve or its twist) with this signature. */
+        uint8_t other[32];
+        CHECK_RC(pc_random(other, sizeof other), PARLEY_OK);
+        other[31] &= 0x7f;
+        agree(other, msg, n, sig);
+    }
+    /* Keys with no Edwards image, of small order, or not canonical:
+     * u = 0, 1, -1, p, p + 1, and the Curve25519 points of order 8. */
+    static const char *bad_keys_hex[] = {
+        "0000000000000000000000000000000000000000000000000000000000000000",
+        "0100000000000000000000000000000000000000000000000000000000000000",
+        "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        "e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800",
+        "5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157",
+    };
+    uint8_t msg[3] = {1, 2, 3}, sig[64], pub[32], priv[32];
+    CHECK_RC(pc_x25519_keygen(pub, priv), PARLEY_OK);
+    CHECK_RC(parley_xeddsa_sign(sig, priv, msg, sizeof msg), PARLEY_OK);
+    for (size_t k = 0; k < PARLEY_ARRAY_LEN(bad_keys_hex); k++) {
+        uint8_t key[32];
+        check_unhex(key, 32, bad_keys_hex[k]);
+        CHECK_RC(agree(key, msg, sizeof msg, sig), PARLEY_ERR_INVALID_SIGNATURE);
+        xeddsa_verify_key vk;
+        CHECK_RC(xeddsa_verify_key_init(&vk, key), PARLEY_ERR_INVALID_KEY);
+    }
+    /* Both verdicts were exercised. */
+    CHECK(agree_accepts >= 48);
+    CHECK(agree_rejects >= 48 * 16);
+}
+
+/* A chain of messages under one kept verification key, both signs of the
+ * Edwards key among the signatures. */
+static void test_kept_key(void)
+{
+    uint8_t pub[32], priv[32];
+    static xeddsa_verify_key vk;
+    int seen[2] = {0, 0};
+    CHECK_RC(pc_x25519_keygen(pub, priv), PARLEY_OK);
+    CHECK_RC(xeddsa_verify_key_init(&vk, pub), PARLEY_OK);
+    for (int i = 0; i < 32; i++) {
+        uint8_t msg[200], sig[64];
+        size_t n = (size_t)(i * 6);
+        CHECK_RC(pc_random(msg, sizeof msg), PARLEY_OK);
+        CHECK_RC(parley_xeddsa_sign(sig, priv, msg, n), PARLEY_OK);
+        CHECK_RC(xeddsa_verify_expanded(&vk, msg, n, sig), PARLEY_OK);
+        seen[sig[63] >> 7] = 1;
+        sig[63] ^= 0x80;
+        CHECK_RC(xeddsa_verify_expanded(&vk, msg, n, sig), PARLEY_ERR_INVALID_SIGNATURE);
+    }
+    /* XEdDSA signs with the real Edwards key: for one key the sign bit
+     * is the same in every signature. */
+    CHECK(seen[0] + seen[1] == 1);
+}
+
+/* L - x for 0 < x < L (little-endian); x = 0 stays 0. */
+static void sc_neg(uint8_t out[32], const uint8_t L[32], const uint8_t x[32])
+{
+    int borrow = 0, zero = 1;
+    for (int i = 0; i < 32; i++)
+        zero &= x[i] == 0;
+    for (int i = 0; i < 32; i++) {
+        int v = L[i] - x[i] - borrow;
+        borrow = v < 0;
+        out[i] = (uint8_t)(v + (borrow ? 256 : 0));
+    }
+    if (zero)
+        memset(out, 0, 32);
+}
+
+/* [s]B + [h](+-A) for A = [a]B, three ways: the split table, the one-shot
+ * path, and a plain double-and-add of B by the single scalar
+ * s +- h a mod L; random and extreme scalars. */
+static void test_group_ops(void)
+{
+    ge25519_p3 B, A, P;
+    static ge25519_table tab;
+    uint8_t enc[32], got[32], want[32];
+    ge25519_base(&B);
+    ge25519_tobytes(enc, &B);
+    CHECK_MEM(enc,
+              "\x58\x66\x66\x66\x66\x66\x66\x66\x66\x66\x66\x66\x66\x66\x66\x66"
+              "\x66\x66\x66\x66\x66\x66\x66\x66\x66\x66\x66\x66\x66\x66\x66\x66",
+              32);
+    /* [L]B is the identity; [L-1]B = -B. */
+    uint8_t L[32], Lm1[32], ident[32] = {1};
+    check_unhex(L, 32, "edd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010");
+    ge25519_scalarmult_slow(&P, &B, L);
+    ge25519_tobytes(got, &P);
+    CHECK_MEM(got, ident, 32);
+    memcpy(Lm1, L, 32);
+    Lm1[0]--;
+    ge25519_scalarmult_slow(&P, &B, Lm1);
+    ge25519_tobytes(got, &P);
+    enc[31] ^= 0x80;
+    CHECK_MEM(got, enc, 32);
+    /* The y8 constant of the small-order check has order exactly 8. */
+    uint8_t y8[32], eight[32] = {8}, four[32] = {4};
+    check_unhex(y8, 32, "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05");
+    CHECK(ge25519_frombytes(&A, y8) == 0);
+    ge25519_scalarmult_slow(&P, &A, eight);
+    ge25519_tobytes(got, &P);
+    CHECK_MEM(got, ident, 32);
+    ge25519_scalarmult_slow(&P, &A, four);
+    ge25519_tobytes(got, &P);
+    CHECK(memcmp(got, ident, 32) != 0);
+    CHECK(ge25519_not_small_order(y8) == 0);
+    CHECK(ge25519_not_small_order(enc) == 1);
+    /* The encoding predicates at their edges. */
+    static const char *small_hex[] = {
+        "0000000000000000000000000000000000000000000000000000000000000000",
+        "0100000000000000000000000000000000000000000000000000000000000000",
+        "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+        "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+        "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+    };
+    for (size_t k = 0; k < PARLEY_ARRAY_LEN(small_hex); k++) {
+        uint8_t e[32];
+        check_unhex(e, 32, small_hex[k]);
+        CHECK(ge25519_not_small_order(e) == 0);
+        e[31] ^= 0x80;
+        CHECK(ge25519_not_small_order(e) == 0);
+        e[1] ^= 0x01; /* off by 256: not of small order */
+        CHECK(ge25519_not_small_order(e) == 1);
+    }
+    uint8_t pm1[32], pp0[32];
+    check_unhex(pm1, 32, small_hex[4]);
+    check_unhex(pp0, 32, small_hex[5]);
+    CHECK(ge25519_is_canonical(pm1) == 1);
+    CHECK(ge25519_is_canonical(pp0) == 0);
+    pp0[31] |= 0x80; /* the sign bit does not count */
+    CHECK(ge25519_is_canonical(pp0) == 0);
+    CHECK(sc25519_is_canonical(L) == 0);
+    CHECK(sc25519_is_canonical(Lm1) == 1);
+    /* Decoding round trip, and a y with no point. */
+    CHECK(ge25519_frombytes(&P, enc) == 0);
+    ge25519_tobytes(got, &P);
+    CHECK_MEM(got, enc, 32);
+    uint8_t two[32] = {2};
+    CHECK(ge25519_frombytes(&P, two) == -1);
+
+    for (int i = 0; i < 24; i++) {
+        uint8_t a[32], h[32], s[32], wide[64], hr[32], sr[32], c[32];
+        CHECK_RC(pc_random(a, sizeof a), PARLEY_OK);
+        CHECK_RC(pc_random(h, sizeof h), PARLEY_OK);
+        CHECK_RC(pc_random(s, sizeof s), PARLEY_OK);
+        if (i == 0) {
+            memset(h, 0xff, 32); /* 2^256 - 1: every piece full */
+            memset(s, 0xff, 32);
+        } else if (i == 1) {
+            memset(h, 0, 32);
+            memcpy(s, Lm1, 32);
+        } else if (i == 2) {
+            memcpy(h, Lm1, 32);
+            memset(s, 0, 32);
+        }
+        a[31] &= 0x0f; /* a < 2^252 < L */
+        ge25519_scalarmult_slow(&A, &B, a);
+        ge25519_table_init(&tab, &A);
+        memset(wide, 0, sizeof wide);
+        memcpy(wide, h, 32);
+        pc_ed25519_scalar_reduce(hr, wide);
+        memcpy(wide, s, 32);
+        pc_ed25519_scalar_reduce(sr, wide);
+        for (int sign = -1; sign <= 1; sign += 2) {
+            uint8_t hs[32];
+            if (sign < 0)
+                sc_neg(hs, L, hr);
+            else
+                memcpy(hs, hr, 32);
+            pc_ed25519_scalar_muladd(c, hs, a, sr); /* c = +-h a + s */
+            ge25519_scalarmult_slow(&P, &B, c);
+            ge25519_tobytes(want, &P);
+            ge25519_verify_split(got, &tab, sign, h, s);
+            CHECK_MEM(got, want, 32);
+            ge25519_verify_once(got, &A, sign, h, s);
+            CHECK_MEM(got, want, 32);
+        }
+    }
+}
+
 int main(void)
 {
     if (pc_init() != PARLEY_OK)
@@ -235,5 +537,8 @@ int main(void)
     test_foreign_vectors();
     test_round_trips();
     test_bad_keys();
+    test_group_ops();
+    test_kept_key();
+    test_against_libsodium();
     TEST_MAIN_END();
 }

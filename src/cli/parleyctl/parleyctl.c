@@ -11,10 +11,12 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include "cli/parleyctl/ctl.h"
 #include "crypto/crypto.h"
 #include "parley/noise_cert.h"
 #include "server/keyfile.h"
 #include "server/srvdb.h"
+#include "store/interop.h"
 #include "store/store.h"
 #include "util/safety.h"
 
@@ -37,6 +39,15 @@ static void usage(FILE *f)
             "  device list NAME\n"
             "  device remove NAME N\n"
             "  stats\n"
+            "  request-key KEYFILE               create the request signing key for provider HTTP calls\n"
+            "  provider add ID --name N --domain D [--domain D2]... --key KEYID:BASE64 [--push URL]\n"
+            "               [--verify URL] [--media HOST]... [--protocol P --evidence REF]\n"
+            "               [--agreement YYYY-MM-DD] [--actor NAME]\n"
+            "  provider show ID | provider list\n"
+            "  provider suspend|resume|terminate ID [--actor NAME]\n"
+            "  provider key-add ID KEYID BASE64 | provider key-retire ID KEYID\n"
+            "  reports [--status open|all]       reports queued for review\n"
+            "  reports close ID actioned|dismissed\n"
             "The default database is " DEFAULT_DB ".\n");
 }
 
@@ -297,6 +308,12 @@ int main(int argc, char **argv)
         rc = cmd_device(db, n, rest);
     else if (strcmp(cmd, "stats") == 0 && n == 0)
         rc = cmd_stats(db);
+    else if (strcmp(cmd, "provider") == 0)
+        rc = ctl_provider(db, n, rest);
+    else if (strcmp(cmd, "reports") == 0)
+        rc = ctl_reports(db, n, rest);
+    else if (strcmp(cmd, "request-key") == 0 && n == 1)
+        rc = ctl_request_key(rest[0]);
     else {
         usage(stderr);
         return 2;

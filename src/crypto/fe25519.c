@@ -1,11 +1,10 @@
-/* GF(2^255 - 19) with 51-bit limbs; see fe25519.h for why it exists. */
-#include "signal/fe25519.h"
+/* GF(2^255 - 19) with 51-bit limbs: the parts that are not inline (see
+ * fe25519.h for why the field code exists at all). */
+#include "crypto/fe25519.h"
 
 #include <string.h>
 
-#define MASK51 ((UINT64_C(1) << 51) - 1)
-
-typedef unsigned __int128 u128;
+#define MASK51 FE25519_MASK51
 
 static uint64_t load64_le(const uint8_t *p)
 {
@@ -76,66 +75,24 @@ void fe25519_one(fe25519 *h)
     h->v[0] = 1;
 }
 
-void fe25519_add(fe25519 *h, const fe25519 *f, const fe25519 *g)
-{
-    for (int i = 0; i < 5; i++)
-        h->v[i] = f->v[i] + g->v[i];
-    carry(h);
-}
-
-void fe25519_sub(fe25519 *h, const fe25519 *f, const fe25519 *g)
-{
-    /* f + 2p - g keeps every limb non-negative for carried inputs. */
-    h->v[0] = f->v[0] + UINT64_C(0xfffffffffffda) - g->v[0];
-    for (int i = 1; i < 5; i++)
-        h->v[i] = f->v[i] + UINT64_C(0xffffffffffffe) - g->v[i];
-    carry(h);
-}
-
-void fe25519_mul(fe25519 *h, const fe25519 *f, const fe25519 *g)
-{
-    const uint64_t *a = f->v, *b = g->v;
-    uint64_t b1 = 19 * b[1], b2 = 19 * b[2], b3 = 19 * b[3], b4 = 19 * b[4];
-    u128 r0 =
-        (u128)a[0] * b[0] + (u128)a[1] * b4 + (u128)a[2] * b3 + (u128)a[3] * b2 + (u128)a[4] * b1;
-    u128 r1 =
-        (u128)a[0] * b[1] + (u128)a[1] * b[0] + (u128)a[2] * b4 + (u128)a[3] * b3 + (u128)a[4] * b2;
-    u128 r2 = (u128)a[0] * b[2] + (u128)a[1] * b[1] + (u128)a[2] * b[0] + (u128)a[3] * b4 +
-              (u128)a[4] * b3;
-    u128 r3 = (u128)a[0] * b[3] + (u128)a[1] * b[2] + (u128)a[2] * b[1] + (u128)a[3] * b[0] +
-              (u128)a[4] * b4;
-    u128 r4 = (u128)a[0] * b[4] + (u128)a[1] * b[3] + (u128)a[2] * b[2] + (u128)a[3] * b[1] +
-              (u128)a[4] * b[0];
-    r1 += r0 >> 51;
-    r2 += r1 >> 51;
-    r3 += r2 >> 51;
-    r4 += r3 >> 51;
-    uint64_t c = (uint64_t)(r4 >> 51);
-    h->v[0] = ((uint64_t)r0 & MASK51) + 19 * c;
-    h->v[1] = (uint64_t)r1 & MASK51;
-    h->v[2] = (uint64_t)r2 & MASK51;
-    h->v[3] = (uint64_t)r3 & MASK51;
-    h->v[4] = (uint64_t)r4 & MASK51;
-    carry(h);
-}
-
 static void sq_times(fe25519 *h, const fe25519 *f, int n)
 {
-    *h = *f;
-    for (int i = 0; i < n; i++)
-        fe25519_mul(h, h, h);
+    fe25519_sq(h, f);
+    for (int i = 1; i < n; i++)
+        fe25519_sq(h, h);
 }
 
-void fe25519_invert(fe25519 *h, const fe25519 *z)
+/* z^(2^250 - 1) and z^11, the common head of the two exponentiations
+ * below: the usual addition chain of 249 squarings and 11 multiplications
+ * (ref10 and RFC 7748's reference code use the same). */
+static void pow_2_250_1(fe25519 *z_250_0, fe25519 *z11, const fe25519 *z)
 {
-    /* z^(p-2), p - 2 = (2^250 - 1) * 2^5 + 11: the usual addition chain
-     * of 254 squarings and 11 multiplications. */
-    fe25519 z2, z9, z11, z_5_0, z_10_0, z_20_0, z_50_0, z_100_0, t;
-    fe25519_mul(&z2, z, z);       /* 2 */
+    fe25519 z2, z9, z_5_0, z_10_0, z_20_0, z_50_0, z_100_0, t;
+    fe25519_sq(&z2, z);           /* 2 */
     sq_times(&t, &z2, 2);         /* 8 */
     fe25519_mul(&z9, &t, z);      /* 9 */
-    fe25519_mul(&z11, &z9, &z2);  /* 11 */
-    fe25519_mul(&t, &z11, &z11);  /* 22 */
+    fe25519_mul(z11, &z9, &z2);   /* 11 */
+    fe25519_sq(&t, z11);          /* 22 */
     fe25519_mul(&z_5_0, &t, &z9); /* 2^5 - 1 */
     sq_times(&t, &z_5_0, 5);
     fe25519_mul(&z_10_0, &t, &z_5_0); /* 2^10 - 1 */
@@ -150,9 +107,42 @@ void fe25519_invert(fe25519 *h, const fe25519 *z)
     sq_times(&t, &z_100_0, 100);
     fe25519_mul(&t, &t, &z_100_0); /* 2^200 - 1 */
     sq_times(&t, &t, 50);
-    fe25519_mul(&t, &t, &z_50_0); /* 2^250 - 1 */
+    fe25519_mul(z_250_0, &t, &z_50_0); /* 2^250 - 1 */
+}
+
+void fe25519_invert(fe25519 *h, const fe25519 *z)
+{
+    /* z^(p-2), p - 2 = (2^250 - 1) * 2^5 + 11. */
+    fe25519 t, z11;
+    pow_2_250_1(&t, &z11, z);
     sq_times(&t, &t, 5);
     fe25519_mul(h, &t, &z11); /* 2^255 - 21 */
+}
+
+void fe25519_pow22523(fe25519 *h, const fe25519 *z)
+{
+    /* (p-5)/8 = 2^252 - 3 = (2^250 - 1) * 4 + 1. */
+    fe25519 t, z11;
+    pow_2_250_1(&t, &z11, z);
+    sq_times(&t, &t, 2);
+    fe25519_mul(h, &t, z);
+}
+
+int fe25519_iszero(const fe25519 *h)
+{
+    uint8_t s[32];
+    uint8_t acc = 0;
+    fe25519_tobytes(s, h);
+    for (int i = 0; i < 32; i++)
+        acc |= s[i];
+    return acc == 0;
+}
+
+int fe25519_isodd(const fe25519 *h)
+{
+    uint8_t s[32];
+    fe25519_tobytes(s, h);
+    return s[0] & 1;
 }
 
 int fe25519_mont_u_to_ed_y(uint8_t y[32], const uint8_t u_bytes[32])
@@ -171,4 +161,17 @@ int fe25519_mont_u_to_ed_y(uint8_t y[32], const uint8_t u_bytes[32])
     fe25519_mul(&r, &num, &inv);
     fe25519_tobytes(y, &r);
     return 0;
+}
+
+void fe25519_ed_y_to_mont_u(uint8_t u[32], const uint8_t y_bytes[32])
+{
+    /* Only public values pass through here: y is the public key. */
+    fe25519 y, one, num, den, inv, r;
+    fe25519_frombytes(&y, y_bytes); /* the sign of x (bit 255) plays no part */
+    fe25519_one(&one);
+    fe25519_add(&num, &one, &y);
+    fe25519_sub(&den, &one, &y);
+    fe25519_invert(&inv, &den); /* y = 1 (the identity) gives 0 */
+    fe25519_mul(&r, &num, &inv);
+    fe25519_tobytes(u, &r);
 }

@@ -1,0 +1,184 @@
+/*
+ * parleyd as an operator runs it (docs/operations.md): it tells systemd
+ * it is ready and stopping over $NOTIFY_SOCKET (Type=notify), SIGHUP
+ * loads a newly issued certificate for new connections while existing
+ * ones carry on (also once idle long enough to have been trimmed), a
+ * certificate for another key is refused and the current one stays, and
+ * SIGUSR1 logs the counters with memory and commit queue.
+ * Arguments: the parleyd and parleyctl programs.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "crypto/crypto.h"
+#include "parley/noise_cert.h"
+#include "srvtest.h"
+#include "unit/check.h"
+
+static st_server S;
+
+static void nap_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static int log_has(const char *what)
+{
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "grep -q -- '%s' %s", what, S.log);
+    return system(cmd) == 0;
+}
+
+static int wait_log(const char *what, int ms)
+{
+    for (int i = 0; i < ms / 20; i++) {
+        if (log_has(what))
+            return 1;
+        nap_ms(20);
+    }
+    return 0;
+}
+
+/* Every datagram on fd within ms, appended to buf. */
+static void read_notify(int fd, char *buf, size_t max, int ms)
+{
+    size_t n = strlen(buf);
+    for (int i = 0; i < ms / 20 && n + 1 < max; i++) {
+        ssize_t r = recv(fd, buf + n, max - n - 1, MSG_DONTWAIT);
+        if (r > 0) {
+            n += (size_t)r;
+            buf[n++] = '\n';
+            buf[n] = '\0';
+            continue;
+        }
+        nap_ms(20);
+    }
+}
+
+static uint64_t serial_of(const st_client *c)
+{
+    parley_noise_cert_info info;
+    if (parley_noise_conn_cert_info(c->nc, &info) != 0)
+        return 0;
+    return info.serial;
+}
+
+static int issue(const char *key, const char *out, const char *days)
+{
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd,
+             "'%s' cert issue --root '%s' --key '%s' --out '%s' --days %s "
+             ">/dev/null 2>&1",
+             S.parleyctl, S.root, key, out, days);
+    return system(cmd);
+}
+
+static int ping_ok(st_client *c)
+{
+    parley_stanza *r = st_iq(c, "<iq id=\"p\" type=\"get\"><ping/></iq>", "p");
+    int ok = st_iq_code(r) == 0;
+    parley_stanza_free(r);
+    return ok;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 3) {
+        fprintf(stderr, "usage: %s PARLEYD PARLEYCTL\n", argv[0]);
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    CHECK(pc_init() == 0);
+    CHECK(st_setup(&S, argv[1], argv[2], NULL) == 0);
+
+    /* A notify socket as systemd makes it, in the test's directory. */
+    char npath[400];
+    snprintf(npath, sizeof npath, "%s/notify", S.dir);
+    int nfd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    CHECK(strlen(npath) < sizeof sa.sun_path);
+    memcpy(sa.sun_path, npath, strlen(npath) < sizeof sa.sun_path ? strlen(npath) : 0);
+    CHECK(nfd >= 0 && bind(nfd, (struct sockaddr *)&sa, sizeof sa) == 0);
+    setenv("NOTIFY_SOCKET", npath, 1);
+    CHECK(st_start(&S) == 0);
+    unsetenv("NOTIFY_SOCKET");
+    char notes[2048] = "";
+    read_notify(nfd, notes, sizeof notes, 1000);
+    CHECK(strstr(notes, "READY=1") != NULL);
+    CHECK(strstr(notes, "STOPPING=1") == NULL);
+
+    st_dev alice, bob;
+    st_client a, b;
+    char code[64];
+    st_dev_new(&alice, "alice@example.org");
+    CHECK(st_user_add(&S, alice.user, code) == 0);
+    CHECK(st_register(&a, &S, &alice, code));
+    /* bob's connections see the rotations; alice's stays open throughout
+     * (one connection per device: a second login of alice's would replace it). */
+    st_dev_new(&bob, "bob@example.org");
+    CHECK(st_user_add(&S, bob.user, code) == 0);
+    CHECK(st_register(&b, &S, &bob, code));
+    st_close(&b);
+    uint64_t first = serial_of(&a);
+    CHECK(first != 0);
+
+    /* Rotation: a new certificate for the same key, then SIGHUP. The
+     * serial is the issue time in seconds: wait for it to move on. */
+    nap_ms(1100);
+    char next[400];
+    snprintf(next, sizeof next, "%s/next.cert", S.dir);
+    CHECK(issue(S.key, next, "30") == 0);
+    char cmd[1000];
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", next, S.cert);
+    CHECK(system(cmd) == 0);
+    CHECK(kill(S.pid, SIGHUP) == 0);
+    CHECK(wait_log("certificate serial [0-9]* loaded, valid for \\(29\\|30\\) more days", 3000));
+    CHECK(st_login(&b, &S, &bob));
+    uint64_t second = serial_of(&b);
+    CHECK(second != 0 && second != first);
+    st_close(&b);
+
+    /* A certificate for another server key is refused; the one loaded stays. */
+    nap_ms(1100);
+    char other_key[400], other_cert[400];
+    snprintf(other_key, sizeof other_key, "%s/other.key", S.dir);
+    snprintf(other_cert, sizeof other_cert, "%s/other.cert", S.dir);
+    CHECK(issue(other_key, other_cert, "30") == 0);
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", other_cert, S.cert);
+    CHECK(system(cmd) == 0);
+    CHECK(kill(S.pid, SIGHUP) == 0);
+    CHECK(wait_log("certificate not reloaded", 3000));
+    CHECK(st_login(&b, &S, &bob));
+    CHECK(serial_of(&b) == second);
+    st_close(&b);
+    /* The connection made before the rotations still works, also after
+     * idling through two trim sweeps (SRV_TRIM_INTERVAL_S = 5), which
+     * gave back its buffers and cipher contexts. */
+    nap_ms(10500);
+    CHECK(ping_ok(&a));
+    CHECK(ping_ok(&a));
+    st_close(&a);
+
+    /* SIGUSR1: the counters, with memory and the commit queue. */
+    CHECK(kill(S.pid, SIGUSR1) == 0);
+    CHECK(wait_log("open_connections=.*rss_kib=[1-9]", 3000));
+    CHECK(wait_log("logins=[1-9]", 3000));
+
+    int st = st_stop(&S, SIGTERM);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    read_notify(nfd, notes, sizeof notes, 200);
+    CHECK(strstr(notes, "STOPPING=1") != NULL);
+    close(nfd);
+    st_cleanup(&S);
+    TEST_MAIN_END();
+}

@@ -1,0 +1,270 @@
+/*
+ * parleyd --processes: several server processes on one port and one
+ * database. A message from a device connected to one process reaches a
+ * device that is online on the other one at once (peer announcements),
+ * a server that dies is started again and serves, and SIGTERM stops
+ * them all cleanly, leaving no peer socket behind.
+ * Arguments: the parleyd and parleyctl programs.
+ */
+#include <dirent.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "unit/check.h"
+#include "crypto/crypto.h"
+#include "srvtest.h"
+
+static st_server S;
+
+static void nap_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static char *read_log(void)
+{
+    FILE *f = fopen(S.log, "r");
+    if (f == NULL)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = malloc((size_t)n + 1);
+    if (b != NULL) {
+        size_t r = fread(b, 1, (size_t)n, f);
+        b[r] = '\0';
+    }
+    fclose(f);
+    return b;
+}
+
+/* How often `what` appears in the log. */
+static int log_count(const char *what)
+{
+    char *b = read_log();
+    int n = 0;
+    for (const char *p = b; p != NULL && (p = strstr(p, what)) != NULL; p++)
+        n++;
+    free(b);
+    return n;
+}
+
+static int wait_log(const char *what, int at_least, int ms)
+{
+    for (int i = 0; i < ms / 20; i++) {
+        if (log_count(what) >= at_least)
+            return 1;
+        nap_ms(20);
+    }
+    return 0;
+}
+
+/* The pid of the process that logged the last login of jid, or 0. */
+static long login_pid(const char *jid)
+{
+    char pat[256];
+    long pid = 0;
+    snprintf(pat, sizeof pat, "]: login %s\n", jid);
+    for (int i = 0; i < 100 && pid == 0; i++) {
+        char *b = read_log();
+        const char *last = NULL;
+        for (const char *p = b; p != NULL && (p = strstr(p, pat)) != NULL; p++)
+            last = p;
+        if (last != NULL) {
+            const char *open = last;
+            while (open > b && *open != '[')
+                open--;
+            pid = strtol(open + 1, NULL, 10);
+        }
+        free(b);
+        if (pid == 0)
+            nap_ms(20);
+    }
+    return pid;
+}
+
+static int send_msg(st_client *c, const char *id, const char *to, const char *jid)
+{
+    char xml[512];
+    snprintf(xml, sizeof xml,
+             "<message id=\"%s\" to=\"%s\"><participants><to jid=\"%s\"><enc v=\"2\" "
+             "type=\"msg\">QUJDREVGR0g=</enc></to></participants></message>",
+             id, to, jid);
+    return st_send(c, xml);
+}
+
+/* The message with this client id arrives on c within ms; acked back. */
+static int receive(st_client *c, const char *id, int ms)
+{
+    for (int i = 0; i < 20; i++) {
+        parley_stanza *m = st_expect(c, "message", ms);
+        if (m == NULL)
+            return 0;
+        const char *mid = parley_stanza_attr(m, "id");
+        const char *sid = parley_stanza_attr(m, "sid");
+        int match = mid != NULL && strcmp(mid, id) == 0;
+        if (sid != NULL) {
+            char ack[128];
+            snprintf(ack, sizeof ack, "<ack class=\"message\" sid=\"%s\"/>", sid);
+            (void)st_send(c, ack);
+        }
+        parley_stanza_free(m);
+        if (match)
+            return 1;
+    }
+    return 0;
+}
+
+/* Log in d with the first of several connections that lands on a process
+ * other than not_pid: the kernel picks the listener, not the client. */
+static int login_elsewhere(st_client *c, st_dev *d, long not_pid, long *pid)
+{
+    char jid[200], pat[256];
+    snprintf(jid, sizeof jid, "%s/%u", d->user, d->device);
+    snprintf(pat, sizeof pat, "]: login %s\n", jid);
+    for (int i = 0; i < 40; i++) {
+        int before = log_count(pat);
+        if (!st_login(c, &S, d))
+            return 0;
+        if (!wait_log(pat, before + 1, 2000))
+            return 0;
+        *pid = login_pid(jid);
+        if (*pid != 0 && *pid != not_pid)
+            return 1;
+        st_close(c);
+    }
+    return 0;
+}
+
+static int peer_sockets(void)
+{
+    char dir[400];
+    int n = 0;
+    snprintf(dir, sizeof dir, "%s.peers", S.db);
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (strstr(e->d_name, ".sock") != NULL)
+            n++;
+    closedir(d);
+    return n;
+}
+
+static void test_cross_process(void)
+{
+    st_dev alice, bob;
+    st_client a, b;
+    char code[64];
+    long pa = 0, pb = 0;
+    st_dev_new(&alice, "alice@example.org");
+    st_dev_new(&bob, "bob@example.org");
+    CHECK(st_user_add(&S, alice.user, code) == 0);
+    CHECK(st_register(&a, &S, &alice, code));
+    st_close(&a);
+    CHECK(st_user_add(&S, bob.user, code) == 0);
+    CHECK(st_register(&b, &S, &bob, code));
+    st_close(&b);
+
+    char bjid[200];
+    snprintf(bjid, sizeof bjid, "%s/%u", bob.user, bob.device);
+    CHECK(st_login(&b, &S, &bob));
+    pb = login_pid(bjid);
+    CHECK(pb != 0);
+    /* alice on the other process: the copy for bob is committed there. */
+    int apart = login_elsewhere(&a, &alice, pb, &pa);
+    CHECK(apart);
+    if (!apart)
+        return;
+    CHECK(pa != pb);
+    for (int i = 0; i < 5; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "x%d", i);
+        CHECK(send_msg(&a, id, bob.user, bjid) == 0);
+        /* Pushed live: well before any reconnect could have fetched it. */
+        CHECK(receive(&b, id, 3000));
+    }
+    /* And the other way round. */
+    char ajid[200];
+    snprintf(ajid, sizeof ajid, "%s/%u", alice.user, alice.device);
+    CHECK(send_msg(&b, "y1", alice.user, ajid) == 0);
+    CHECK(receive(&a, "y1", 3000));
+    st_close(&a);
+    st_close(&b);
+    CHECK(log_count("peers: ") >= 2);
+}
+
+static long first_child_pid(void)
+{
+    char *b = read_log();
+    long pid = 0;
+    const char *p = b != NULL ? strstr(b, "with 1 worker") : NULL;
+    if (p == NULL)
+        p = b != NULL ? strstr(b, "with 2 workers") : NULL;
+    if (p != NULL) {
+        while (p > b && *p != '[')
+            p--;
+        pid = strtol(p + 1, NULL, 10);
+    }
+    free(b);
+    return pid;
+}
+
+static void test_restart(void)
+{
+    long child = first_child_pid();
+    CHECK(child > 0);
+    if (child <= 0)
+        return;
+    int listening = log_count("listening on 127.0.0.1:");
+    CHECK(kill((pid_t)child, SIGKILL) == 0);
+    CHECK(wait_log("ended (signal 9)", 1, 5000));
+    /* The replacement listens again on the same port. */
+    CHECK(wait_log("listening on 127.0.0.1:", listening + 1, 10000));
+    st_dev carol;
+    st_client c;
+    char code[64];
+    st_dev_new(&carol, "carol@example.org");
+    CHECK(st_user_add(&S, carol.user, code) == 0);
+    for (int i = 0; i < 6; i++) {
+        /* Several connections, so both processes take some. */
+        if (i == 0)
+            CHECK(st_register(&c, &S, &carol, code));
+        else
+            CHECK(st_login(&c, &S, &carol));
+        st_close(&c);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 3) {
+        fprintf(stderr, "usage: %s PARLEYD PARLEYCTL\n", argv[0]);
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    CHECK(pc_init() == 0);
+    CHECK(st_setup(&S, argv[1], argv[2], "processes = 2\nverbose = 1\n") == 0);
+    CHECK(st_start(&S) == 0);
+    CHECK(wait_log("with 2 processes", 1, 20000));
+    CHECK(peer_sockets() == 2);
+    if (S.port > 0) {
+        test_cross_process();
+        test_restart();
+    }
+    int st = st_stop(&S, SIGTERM);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK(log_count("all processes stopped") == 1);
+    CHECK(peer_sockets() == 0);
+    /* No message body in the log. */
+    CHECK(log_count("QUJDREVGR0g") == 0);
+    st_cleanup(&S);
+    TEST_MAIN_END();
+}

@@ -180,5 +180,31 @@ int main(int argc, char **argv)
     CHECK(strstr(notes, "STOPPING=1") != NULL);
     close(nfd);
     st_cleanup(&S);
+
+    /* idle_timeout_s: a connection silent both ways that long is closed
+     * with 408 idle-timeout; one that pings stays (sweeps every 5 s). */
+    CHECK(st_setup(&S, argv[1], argv[2], "idle_timeout_s = 6") == 0);
+    CHECK(st_start(&S) == 0);
+    st_dev carol, dave;
+    st_client cc, dc;
+    st_dev_new(&carol, "carol@example.org");
+    CHECK(st_user_add(&S, carol.user, code) == 0);
+    CHECK(st_register(&cc, &S, &carol, code));
+    st_dev_new(&dave, "dave@example.org");
+    CHECK(st_user_add(&S, dave.user, code) == 0);
+    CHECK(st_register(&dc, &S, &dave, code));
+    parley_stanza *e = NULL;
+    for (int i = 0; i < 10 && e == NULL; i++) { /* dave pings every 2 s, carol is silent */
+        CHECK(ping_ok(&dc));
+        e = st_expect(&cc, "error", 2000);
+    }
+    CHECK(e != NULL && strcmp(parley_stanza_attr(e, "code"), "408") == 0 &&
+          strcmp(parley_stanza_attr(e, "reason"), "idle-timeout") == 0);
+    parley_stanza_free(e);
+    CHECK(ping_ok(&dc));
+    st_close(&cc);
+    st_close(&dc);
+    CHECK(st_stop(&S, SIGTERM) >= 0);
+    st_cleanup(&S);
     TEST_MAIN_END();
 }

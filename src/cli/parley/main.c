@@ -187,6 +187,16 @@ static int want_help(int argc, char **argv, const char *cmd)
     return 0;
 }
 
+/* Unix seconds as "YYYY-MM-DD HH:MM:SS UTC". */
+static const char *utc_time(char *buf, size_t max, uint64_t secs)
+{
+    time_t t = (time_t)secs;
+    struct tm tm;
+    if (gmtime_r(&t, &tm) == NULL || strftime(buf, max, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+        snprintf(buf, max, "%llu", (unsigned long long)secs);
+    return buf;
+}
+
 static int exit_for(parley_client *c, int rc)
 {
     int code = 0;
@@ -196,9 +206,16 @@ static int exit_for(parley_client *c, int rc)
     if (c)
         parley_client_last_error(c, &code, &reason);
     switch (rc) {
-    case PARLEY_ERR_CLIENT_REFUSED:
-        fprintf(stderr, "parley: refused by the server: %s (%d)\n", reason, code);
+    case PARLEY_ERR_CLIENT_REFUSED: {
+        /* Message refusals already name the code ("message refused (403: …)"). */
+        char cs[16];
+        snprintf(cs, sizeof cs, "%d", code);
+        if (reason[0] != '\0' && strstr(reason, cs) != NULL)
+            fprintf(stderr, "parley: refused by the server: %s\n", reason);
+        else
+            fprintf(stderr, "parley: refused by the server: %s (%d)\n", reason, code);
         return EXIT_REFUSED;
+    }
     case PARLEY_ERR_UNTRUSTED_IDENTITY:
         fprintf(stderr,
                 "parley: the contact's identity key changed; compare the safety number and run "
@@ -930,9 +947,11 @@ static int cmd_enlist(parley_client *c, const char *server, const uint8_t root[3
     if (parley_client_set_value(c, "provider_url", provider) != PARLEY_OK)
         return EXIT_LOCAL;
     rc = parley_client_enlist(c, att, alen);
-    if (rc == PARLEY_OK)
-        printf("Enlisted %s/%u through %s (attestation valid until %llu)\n", parley_client_user(c),
-               (unsigned)parley_client_device(c), provider, (unsigned long long)expires);
+    if (rc == PARLEY_OK) {
+        char when[40];
+        printf("Enlisted %s/%u through %s (attestation valid until %s)\n", parley_client_user(c),
+               (unsigned)parley_client_device(c), provider, utc_time(when, sizeof when, expires));
+    }
     return exit_for(c, rc);
 }
 
@@ -946,11 +965,12 @@ static void print_provider(const parley_client_provider *p, void *arg)
 static void print_request(const char *from, uint64_t t, void *arg)
 {
     parley_client *c = arg;
-    char id[80], proto[40];
+    char id[80], proto[40], when[40];
     if (parley_client_provider_of(c, from, id, sizeof id, proto, sizeof proto) != PARLEY_OK)
         id[0] = proto[0] = '\0';
-    printf("%s  since %llu%s%s%s%s%s\n", from, (unsigned long long)t, id[0] ? "  (via " : "", id,
-           id[0] ? ", " : "", proto, id[0] ? ")" : "");
+    /* t is in milliseconds, as every time on the wire. */
+    printf("%s  since %s%s%s%s%s%s\n", from, utc_time(when, sizeof when, t / 1000),
+           id[0] ? "  (via " : "", id, id[0] ? ", " : "", proto, id[0] ? ")" : "");
 }
 
 static int is_consent_cmd(const char *cmd)
@@ -1070,8 +1090,10 @@ static int cmd_consent(parley_client *c, const char *cmd, int argc, char **argv)
             return EXIT_REFUSED;
         }
         rc = parley_client_set_attestation(c, att, alen);
-        if (rc == PARLEY_OK)
-            printf("Attestation renewed (valid until %llu)\n", (unsigned long long)expires);
+        if (rc == PARLEY_OK) {
+            char when[40];
+            printf("Attestation renewed (valid until %s)\n", utc_time(when, sizeof when, expires));
+        }
         return exit_for(c, rc);
     }
     if (strcmp(cmd, "report") == 0) {

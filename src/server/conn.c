@@ -498,7 +498,12 @@ static int do_login(sconn *c, const uint8_t key[32], const parley_stanza *p, con
         srv_ix_refresh(s); /* a provider added since the last registry check */
     if (enlist || srv_ix_provider_of(s, user, &xp)) {
         /* A provider's user: enlistment or login by attestation (conn_ix.inc). */
-        GUARD(ix_login(c, key, p, user, &d, reason));
+        rc = ix_login(c, key, p, user, &d, reason);
+        if (rc == IX_LOGIN_PENDING) {
+            snprintf(c->user, sizeof c->user, "%s", user);
+            goto out; /* ix_verified finishes it */
+        }
+        GUARD(rc);
     } else if (parley_stanza_is(p, "login")) {
         uint64_t dev;
         ENSURE(parley_stanza_attr_u64(p, "device", &dev) == 0 && dev >= 1 &&
@@ -558,15 +563,26 @@ static int do_login(sconn *c, const uint8_t key[32], const parley_stanza *p, con
     } else {
         ENSURE(0, PARLEY_ERR_INVALID_ARG);
     }
+    rc = login_bind(c, &d, reason);
+out:
+    return rc;
+}
+
+/* The end of every login: the account must be active; the connection is
+ * then d's. */
+static int login_bind(sconn *c, const pstore_device *d, const char **reason)
+{
+    int rc;
+    pstore_account a;
     *reason = "bad-login";
-    rc = pstore_account_get(s->store, d.user, &a);
+    rc = pstore_account_get(c->w->s->store, d->user, &a);
     if (rc < 0)
         *reason = "unknown-device";
     GUARD(rc);
     *reason = "suspended";
     ENSURE(a.status == PSTORE_ACCOUNT_ACTIVE, PARLEY_ERR_STATE);
-    snprintf(c->user, sizeof c->user, "%s", d.user);
-    c->device = d.device_id;
+    snprintf(c->user, sizeof c->user, "%s", d->user);
+    c->device = d->device_id;
     rc = PARLEY_OK;
 out:
     return rc;
@@ -616,7 +632,6 @@ out:
 static void on_established(parley_noise_bev *b, void *arg)
 {
     sconn *c = arg;
-    srv *s = c->w->s;
     uint8_t key[32];
     const uint8_t *lp = NULL;
     size_t ln = 0;
@@ -627,9 +642,27 @@ static void on_established(parley_noise_bev *b, void *arg)
     GUARD(parley_noise_conn_remote_static(nc, key));
     GUARD(parley_noise_conn_login(nc, &lp, &ln));
     GUARD(parley_stanza_parser_parse(c->w->parser, lp, ln, &p));
-    GUARD(do_login(c, key, p, &reason));
+    rc = do_login(c, key, p, &reason);
+    if (rc == IX_LOGIN_PENDING) {
+        rc = PARLEY_OK; /* the provider is asked first; ix_verified goes on */
+        goto out;
+    }
+    GUARD(rc);
+    rc = login_accept(c, &reason);
+out:
+    parley_stanza_free(p);
+    pc_wipe(key, sizeof key);
+    if (rc < 0)
+        login_refuse(c, rc, reason);
+}
+
+/* A logged-in device: registered, answered, and its queue sent. */
+static int login_accept(sconn *c, const char **reason)
+{
+    int rc;
+    srv *s = c->w->s;
     srv_reg_entry e = {c->device, c->w->index, c->id}, old;
-    reason = "server-busy";
+    *reason = "server-busy";
     GUARD(srv_reg_add(s, c->user, e, &old));
     c->registered = 1;
     if (old.conn_id != 0) {
@@ -664,15 +697,17 @@ static void on_established(parley_noise_bev *b, void *arg)
     enter_backlog(c);
     rc = PARLEY_OK;
 out:
-    parley_stanza_free(p);
-    pc_wipe(key, sizeof key);
-    if (rc < 0) {
-        __atomic_add_fetch(&s->st_refused, 1, __ATOMIC_RELAXED);
-        if (s->cfg.verbose)
-            srv_log("login refused (%s): %s", reason, parley_strerror(rc));
-        (void)send_simple(c, "failure", "reason", reason, NULL, NULL, NULL, NULL);
-        conn_close(c, reason);
-    }
+    return rc;
+}
+
+static void login_refuse(sconn *c, int rc, const char *reason)
+{
+    srv *s = c->w->s;
+    __atomic_add_fetch(&s->st_refused, 1, __ATOMIC_RELAXED);
+    if (s->cfg.verbose)
+        srv_log("login refused (%s): %s", reason, parley_strerror(rc));
+    (void)send_simple(c, "failure", "reason", reason, NULL, NULL, NULL, NULL);
+    conn_close(c, reason);
 }
 
 /* ---- the stanza loop ---- */
@@ -820,14 +855,25 @@ out:
  */
 void srv_conn_trim_idle(worker *w)
 {
+    /* idle_timeout_s (0: never) closes a connection that has been silent
+     * both ways that long: after quiet sweeps it has been silent for at
+     * least (quiet - 1) intervals. Clients that want to stay connected
+     * ping within the timeout. */
+    const int limit = w->s->cfg.idle_timeout_s;
     for (size_t i = 0; i < w->table_size; i++) {
-        for (sconn *c = w->table[i]; c != NULL; c = c->hnext) {
+        sconn *next;
+        for (sconn *c = w->table[i]; c != NULL; c = next) {
+            next = c->hnext; /* conn_close takes c out of the table */
             if (c->state != ST_READY || c->bev == NULL || c->backlog)
                 continue;
             if (c->quiet == 1)
                 parley_noise_bev_trim(c->bev);
-            if (c->quiet < 2)
+            if (c->quiet < 1000000)
                 c->quiet++;
+            if (limit > 0 && (c->quiet - 1) * SRV_TRIM_INTERVAL_S >= limit) {
+                (void)send_error(c, 408, "idle-timeout", NULL);
+                conn_close(c, "idle timeout");
+            }
         }
     }
 }

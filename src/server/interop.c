@@ -26,6 +26,7 @@
 #include "server/keyfile.h"
 #include "server/server.h"
 #include "store/interop.h"
+#include "util/json.h"
 #include "util/safety.h"
 
 /* ---- configuration ---- */
@@ -537,4 +538,55 @@ void srv_ix_push(worker *w, const srv_ix_provider *p, const char *user, uint32_t
         return;
     }
     x->inflight[h % IX_PUSH_SLOTS] = h;
+}
+
+typedef struct {
+    srv_ix_verify_fn done;
+    void *arg;
+    char provider[65];
+} verify_ctx;
+
+/* 2xx with {"exists":true|false}, or a final 404: an answer. Anything
+ * else (timeouts and 5xx after the retries, an open breaker, a body that
+ * says neither) is no answer, and the caller fails closed. */
+static void on_verify_done(void *arg, const pgk_http_result *r)
+{
+    verify_ctx *vc = arg;
+    srv_ix_verdict v = SRV_IX_USER_UNAVAILABLE;
+    if (r->rc == PARLEY_OK && r->body != NULL) {
+        pjson *j = NULL;
+        int exists = 0;
+        if (pjson_parse(&j, (const char *)r->body, r->body_len) == PARLEY_OK &&
+            pjson_get_bool(j, "exists", &exists) == PARLEY_OK)
+            v = exists ? SRV_IX_USER_EXISTS : SRV_IX_USER_UNKNOWN;
+        pjson_free(j);
+    } else if (r->rc == PARLEY_ERR_HTTP_STATUS && r->status == 404) {
+        v = SRV_IX_USER_UNKNOWN;
+    }
+    if (v == SRV_IX_USER_UNAVAILABLE)
+        srv_log("user verification by %s failed after %u attempt%s: %s (status %ld)",
+                vc->provider, r->attempts, r->attempts == 1 ? "" : "s", parley_strerror(r->rc),
+                r->status);
+    vc->done(vc->arg, v);
+    free(vc);
+}
+
+int srv_ix_verify(worker *w, const char *provider, const char *verify_url, const char *user,
+                  srv_ix_verify_fn done, void *arg)
+{
+    ix_worker *x = w->ix;
+    if (x == NULL || x->http == NULL)
+        return 0;
+    verify_ctx *vc = calloc(1, sizeof *vc);
+    if (vc == NULL)
+        return PARLEY_ERR_NOMEM;
+    vc->done = done;
+    vc->arg = arg;
+    snprintf(vc->provider, sizeof vc->provider, "%s", provider);
+    int rc = pgk_http_verify(x->http, provider, verify_url, user, on_verify_done, vc);
+    if (rc < 0) {
+        free(vc);
+        return rc;
+    }
+    return 1;
 }

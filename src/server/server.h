@@ -226,6 +226,7 @@ enum {
     SRV_IX_SKEW_S = 300,
     SRV_IX_SUSPENDED_MAX = 10000, /* suspended accounts looked at per check */
     SRV_IX_FLOOD = 200,           /* refusals in a row before a third-party flood is closed */
+    SRV_IX_VERIFY_MS = 10000,     /* an enlistment waits this long for the provider's answer */
 };
 /* What the router needs of a provider, cached from the registry. */
 typedef struct {
@@ -256,6 +257,19 @@ int srv_ix_check(const char *device, const char *ip, const char *provider);
 int srv_ix_first_contact(const char *user, const char *provider);
 /* Ask the provider to wake device (coalesced per device; never blocks). */
 void srv_ix_push(worker *w, const srv_ix_provider *p, const char *user, uint32_t device);
+/* The provider's answer to a user verification (docs/parts/thirdparty.md 6.2). */
+typedef enum {
+    SRV_IX_USER_EXISTS = 0,
+    SRV_IX_USER_UNKNOWN,      /* a final 404, or {"exists":false} */
+    SRV_IX_USER_UNAVAILABLE,  /* no usable answer after the client's retries */
+} srv_ix_verdict;
+typedef void (*srv_ix_verify_fn)(void *arg, srv_ix_verdict v);
+/* Ask the provider whether user exists. 1: done(arg, verdict) runs later
+ * on this worker's thread, exactly once (also at shutdown, as
+ * unavailable); 0: this gatekeeper cannot sign requests (no
+ * gatekeeper_key_file), nothing was asked; < 0: not queued. Never blocks. */
+int srv_ix_verify(worker *w, const char *provider, const char *verify_url, const char *user,
+                  srv_ix_verify_fn done, void *arg);
 void srv_ix_free(void);
 /* conn.c: walk the worker's connections after a registry change (gen
  * changed) and for attestation expiry. */

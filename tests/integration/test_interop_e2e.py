@@ -57,14 +57,24 @@ class GkNet(tc.Net):
 
 
 class Provider:
-    def __init__(self, net, prog, pid, domain, users):
+    """parley-provider serve. With same_key, a second server that signs with
+    another provider's attestation key but has users of its own."""
+
+    def __init__(self, net, prog, pid, domain, users, same_key=None, tag=None):
         self.net, self.prog, self.id, self.domain = net, prog, pid, domain
-        self.dir = os.path.join(net.dir, "provider-" + pid)
+        self.dir = os.path.join(net.dir, "provider-" + (tag or pid))
         os.makedirs(self.dir)
         self.key = os.path.join(self.dir, "attest.key")
         self.users = os.path.join(self.dir, "users")
-        r = subprocess.run([prog, "keygen", self.key], capture_output=True, text=True, timeout=30)
-        self.pub = r.stdout.strip()
+        if same_key is not None:
+            with open(same_key.key, "rb") as src, open(self.key, "wb") as dst:
+                dst.write(src.read())
+            os.chmod(self.key, 0o600)
+            self.pub = same_key.pub
+        else:
+            r = subprocess.run([prog, "keygen", self.key], capture_output=True, text=True,
+                               timeout=30)
+            self.pub = r.stdout.strip()
         for name, pw in users.items():
             subprocess.run([prog, "passwd", self.users, name], input=pw + "\n", text=True,
                            capture_output=True, timeout=60, check=True)
@@ -204,6 +214,17 @@ def scenario(net, prog):
         mallory = net.client("mallory@birdy.example", "mallory")
         rc, out, err = enlist(net, mallory, birdy, "whatever")
         check(rc == 3, "an unknown provider user is refused")
+        # An attestation that verifies, for a user the provider's own
+        # server does not have (its key used by another server): the
+        # gatekeeper asks birdy's verification URL before it creates
+        # anything, and refuses.
+        shadow = Provider(net, prog, "birdy", "birdy.example",
+                          {"mallory": "mallorys-password-1"}, same_key=birdy, tag="shadow")
+        providers.append(shadow)
+        mallory = net.client("mallory@birdy.example", "mallory-shadow")
+        rc, out, err = enlist(net, mallory, shadow, "mallorys-password-1")
+        check(rc == 3 and "unknown-user" in err,
+              "an attested user the provider does not know is refused: %r" % err)
 
         # ---- refused before opt-in, nothing queued ----
         rc, out, err = send(bob, "hello before consent", "alice@gk.example")
@@ -353,6 +374,15 @@ def scenario(net, prog):
         time.sleep(2.5)  # the retries (200 ms, 400 ms, 800 ms) run meanwhile
         got = received(bob)
         check("while birdy's server is down" in [t for _, t, _ in got], "nothing was lost")
+        # An enlistment needs the provider's answer: with birdy's server
+        # down it is refused (fail closed) once the retries are spent,
+        # well within the client's own wait.
+        mallory = net.client("mallory@birdy.example", "mallory-down")
+        t0 = time.time()
+        rc, out, err = enlist(net, mallory, shadow, "mallorys-password-1")
+        check(rc == 3 and "provider-unavailable" in err and time.time() - t0 < 14,
+              "enlistment refused while the provider cannot answer: %r (%.1f s)"
+              % (err, time.time() - t0))
     finally:
         for p in providers:
             p.stop()
@@ -366,6 +396,14 @@ def scenario(net, prog):
           "pushes were submitted and some succeeded: %r" % m)
     check("bobs-password-1" not in log and "buy cheap watches" not in log,
           "no password or message text in the gatekeeper's log")
+    check("enlistment of bob@birdy.example verified by provider birdy" in log and
+          "enlistment of carol@parrot.example verified by provider parrot" in log,
+          "the providers confirmed their users before enlistment")
+    check("enlistment of mallory@birdy.example refused: provider birdy does not know" in log and
+          "enlisted mallory@birdy.example" not in log,
+          "the unknown user was refused on birdy's answer, and never enlisted")
+    check(re.search(r"user verification by birdy failed after \d+ attempt", log) is not None,
+          "the verification call was given up while birdy was down")
 
 
 def main():

@@ -86,24 +86,20 @@ static void http_error(const char *what, long status, const body *b, char *err, 
     pjson_free(j);
 }
 
-int pv_attest(const char *base, const char *user, const char *password, const uint8_t noise_pub[32],
-              const uint8_t identity[33], uint8_t *att, size_t att_max, size_t *att_len,
-              uint64_t *expires, char *err, size_t err_max)
+/*
+ * POST /v1/login with the user's password: the bearer token for the
+ * provider's other calls in token (PV_TOKEN_MAX). The request, which
+ * holds the password, is wiped whatever happens.
+ */
+#define PV_TOKEN_MAX 128
+static int provider_login(const char *base, const char *user, const char *password,
+                          char token[PV_TOKEN_MAX], body *b, char *err, size_t err_max)
 {
     int rc = -1;
-    body b = {NULL, 0, 0};
     pbuf req;
     pjson_w w;
     pjson *j = NULL;
-    char token[128] = "";
-    long st;
     pbuf_init(&req, PV_BODY_MAX);
-    b.p = malloc(PV_BODY_MAX + 1);
-    if (b.p == NULL) {
-        snprintf(err, err_max, "out of memory");
-        goto out;
-    }
-    /* login */
     pjson_w_init(&w, &req);
     pjson_w_begin(&w);
     pjson_w_string(&w, "user", user);
@@ -113,26 +109,48 @@ int pv_attest(const char *base, const char *user, const char *password, const ui
         snprintf(err, err_max, "request too large");
         goto out;
     }
-    st = post_json(base, "/v1/login", NULL, (const char *)req.data, &b, err, err_max);
-    pc_wipe(req.data, req.len);
+    b->n = 0;
+    long st = post_json(base, "/v1/login", NULL, (const char *)req.data, b, err, err_max);
     if (st < 0)
         goto out;
     if (st != 200) {
-        http_error("provider login", st, &b, err, err_max);
+        http_error("provider login", st, b, err, err_max);
         goto out;
     }
     const char *t = NULL;
-    if (pjson_parse(&j, b.p, b.n) != 0 || (t = pjson_get_string(j, "token")) == NULL ||
-        strlen(t) >= sizeof token) {
+    if (pjson_parse(&j, b->p, b->n) != 0 || (t = pjson_get_string(j, "token")) == NULL ||
+        strlen(t) >= PV_TOKEN_MAX) {
         snprintf(err, err_max, "provider login: unexpected answer");
         goto out;
     }
-    snprintf(token, sizeof token, "%s", t);
+    snprintf(token, PV_TOKEN_MAX, "%s", t);
+    rc = 0;
+out:
     pjson_free(j);
-    j = NULL;
-    /* attest */
-    pbuf_free(&req);
+    pbuf_free(&req); /* wipes the password */
+    return rc;
+}
+
+
+int pv_attest(const char *base, const char *user, const char *password, const uint8_t noise_pub[32],
+              const uint8_t identity[33], uint8_t *att, size_t att_max, size_t *att_len,
+              uint64_t *expires, char *err, size_t err_max)
+{
+    int rc = -1;
+    body b = {NULL, 0, 0};
+    pbuf req;
+    pjson_w w;
+    pjson *j = NULL;
+    char token[PV_TOKEN_MAX] = "";
+    long st;
     pbuf_init(&req, PV_BODY_MAX);
+    b.p = malloc(PV_BODY_MAX + 1);
+    if (b.p == NULL) {
+        snprintf(err, err_max, "out of memory");
+        goto out;
+    }
+    if (provider_login(base, user, password, token, &b, err, err_max) != 0)
+        goto out;
     pjson_w_init(&w, &req);
     pjson_w_begin(&w);
     pjson_w_base64(&w, "noise_key", noise_pub, 32);
@@ -174,45 +192,19 @@ int pv_wait(const char *base, const char *user, const char *password, uint32_t d
 {
     int rc = -1;
     body b = {NULL, 0, 0};
-    pbuf req;
-    pjson_w w;
     pjson *j = NULL;
-    char token[128] = "", auth[200] = "", url[1200];
+    char token[PV_TOKEN_MAX] = "", auth[200] = "", url[1200];
     CURL *h = NULL;
     struct curl_slist *hd = NULL;
     long st = 0;
     *pending = 0;
-    pbuf_init(&req, PV_BODY_MAX);
     b.p = malloc(PV_BODY_MAX + 1);
     if (b.p == NULL) {
         snprintf(err, err_max, "out of memory");
         goto out;
     }
-    pjson_w_init(&w, &req);
-    pjson_w_begin(&w);
-    pjson_w_string(&w, "user", user);
-    pjson_w_string(&w, "password", password);
-    pjson_w_end(&w);
-    if (pjson_w_status(&w) != 0 || pbuf_append(&req, "", 1) != 0) {
-        snprintf(err, err_max, "request too large");
+    if (provider_login(base, user, password, token, &b, err, err_max) != 0)
         goto out;
-    }
-    st = post_json(base, "/v1/login", NULL, (const char *)req.data, &b, err, err_max);
-    if (st < 0)
-        goto out;
-    if (st != 200) {
-        http_error("provider login", st, &b, err, err_max);
-        goto out;
-    }
-    const char *t = NULL;
-    if (pjson_parse(&j, b.p, b.n) != 0 || (t = pjson_get_string(j, "token")) == NULL ||
-        strlen(t) >= sizeof token) {
-        snprintf(err, err_max, "provider login: unexpected answer");
-        goto out;
-    }
-    snprintf(token, sizeof token, "%s", t);
-    pjson_free(j);
-    j = NULL;
     /* GET /v1/wakeups?timeout=N: the provider holds the request until a
      * wake-up for one of the user's devices arrives. */
     h = curl_easy_init();
@@ -262,7 +254,6 @@ out:
     if (h != NULL)
         curl_easy_cleanup(h);
     pjson_free(j);
-    pbuf_free(&req);
     free(b.p);
     return rc;
 }

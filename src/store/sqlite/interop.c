@@ -273,6 +273,28 @@ out:
     return rc;
 }
 
+/* The text column of sql's rows (bound to id) into max names of stride
+ * bytes each from names; more rows than max is a corrupt store. */
+static int load_names(sq_conn *c, const char *sql, const char *id, char *names, size_t stride,
+                      size_t max, size_t *count)
+{
+    sqlite3_stmt *st = NULL;
+    int rc, r;
+    *count = 0;
+    GUARD(prep(c, sql, &st));
+    GUARD(bt(st, 1, id));
+    while ((r = row(st)) == 1) {
+        ENSURE(*count < max, PARLEY_ERR_STORE_CORRUPT);
+        GUARD(ctext(st, 0, names + *count * stride, stride));
+        (*count)++;
+    }
+    GUARD(r);
+    rc = PARLEY_OK;
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
 static int provider_load(sq_conn *c, const char *id, pstore_provider *out)
 {
     sqlite3_stmt *st = NULL;
@@ -301,27 +323,12 @@ static int provider_load(sq_conn *c, const char *id, pstore_provider *out)
     sqlite3_finalize(st);
     st = NULL;
 
-    GUARD(prep(c, "SELECT domain FROM provider_domains WHERE provider = ?1 ORDER BY pos", &st));
-    GUARD(bt(st, 1, id));
-    while ((r = row(st)) == 1) {
-        ENSURE(out->domain_count < PSTORE_PROVIDER_DOMAINS_MAX, PARLEY_ERR_STORE_CORRUPT);
-        GUARD(ctext(st, 0, out->domains[out->domain_count], sizeof out->domains[0]));
-        out->domain_count++;
-    }
-    GUARD(r);
-    sqlite3_finalize(st);
-    st = NULL;
-
-    GUARD(prep(c, "SELECT host FROM provider_media_hosts WHERE provider = ?1 ORDER BY pos", &st));
-    GUARD(bt(st, 1, id));
-    while ((r = row(st)) == 1) {
-        ENSURE(out->media_host_count < PSTORE_PROVIDER_MEDIA_MAX, PARLEY_ERR_STORE_CORRUPT);
-        GUARD(ctext(st, 0, out->media_hosts[out->media_host_count], sizeof out->media_hosts[0]));
-        out->media_host_count++;
-    }
-    GUARD(r);
-    sqlite3_finalize(st);
-    st = NULL;
+    GUARD(load_names(c, "SELECT domain FROM provider_domains WHERE provider = ?1 ORDER BY pos",
+                     id, out->domains[0], sizeof out->domains[0], PSTORE_PROVIDER_DOMAINS_MAX,
+                     &out->domain_count));
+    GUARD(load_names(c, "SELECT host FROM provider_media_hosts WHERE provider = ?1 ORDER BY pos",
+                     id, out->media_hosts[0], sizeof out->media_hosts[0],
+                     PSTORE_PROVIDER_MEDIA_MAX, &out->media_host_count));
 
     GUARD(prep(c,
                "SELECT key_id, pub, added, retired FROM provider_keys WHERE provider = ?1 "

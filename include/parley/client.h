@@ -91,6 +91,8 @@ typedef enum {
     PARLEY_CLIENT_EV_DISCONNECTED,
     PARLEY_CLIENT_EV_ATTACHMENT,  /* a file of message id: saved (text: path), failed (text:
                                    * why) or available for `download`; details in attachment */
+    PARLEY_CLIENT_EV_PROVIDER,    /* a third-party provider became available: id, text (its
+                                   * name), protocol; chats with it need `consent` first */
 } parley_client_event_type;
 
 /* One attachment of a received message (PARLEY_CLIENT_EV_ATTACHMENT). */
@@ -115,6 +117,7 @@ typedef struct {
     uint64_t t;       /* sender's time, Unix ms */
     size_t attachments; /* MESSAGE, SENT: how many files the message carries */
     const parley_client_attachment_info *attachment; /* ATTACHMENT, else NULL */
+    const char *protocol; /* PROVIDER: the end-to-end protocol its clients speak, else NULL */
 } parley_client_event;
 
 typedef void (*parley_client_event_cb)(const parley_client_event *ev, void *arg);

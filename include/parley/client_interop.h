@@ -75,6 +75,9 @@ PARLEY_MUST_CHECK int parley_client_provider_of(parley_client *c, const char *us
 PARLEY_MUST_CHECK int parley_client_consent(parley_client *c, const char *provider, int enabled);
 /* mode: "separate" or "combined". */
 PARLEY_MUST_CHECK int parley_client_inbox(parley_client *c, const char *mode);
+/* The inbox mode the server last announced to this device ("separate" until
+ * it said otherwise), from the local store: no connection. out: >= 16 bytes. */
+PARLEY_MUST_CHECK int parley_client_inbox_mode(parley_client *c, char *out, size_t max);
 /* Pending message requests: sender and when it first wrote (Unix ms). */
 PARLEY_MUST_CHECK int parley_client_requests(parley_client *c,
                                              void (*cb)(const char *from, uint64_t t, void *arg),

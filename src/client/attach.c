@@ -535,7 +535,7 @@ static void emit_attachment(parley_client_event_cb cb, void *arg,
                                           r->a.mime_type, (int)r->a.type, r->a.size,
                                           state,        path,             error};
     parley_client_event ev = {PARLEY_CLIENT_EV_ATTACHMENT, r->device, r->peer, r->id,
-                              path ? path : error, pcl_now_ms(), 0, &info};
+                              path ? path : error, pcl_now_ms(), 0, &info, NULL};
     if (cb)
         cb(&ev, arg);
 }

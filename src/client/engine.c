@@ -31,7 +31,7 @@ void pcl_log(parley_client *c, const char *fmt, ...)
 void pcl_emit(parley_client *c, parley_client_event_type type, const char *from, const char *peer,
               const char *id, const char *text, uint64_t t)
 {
-    parley_client_event ev = {type, from, peer, id, text, t, 0, NULL};
+    parley_client_event ev = {type, from, peer, id, text, t, 0, NULL, NULL};
     pcl_emit_ev(c, &ev);
 }
 

@@ -89,6 +89,8 @@ PARLEY_MUST_CHECK int pcl_flush_outbox(parley_client *c);
 PARLEY_MUST_CHECK int pcl_replay_unshown(parley_client *c);
 PARLEY_MUST_CHECK int pcl_resign_list(parley_client *c);
 PARLEY_MUST_CHECK int pcl_resign_if_needed(parley_client *c);
+/* Keeps the inbox mode the server announced (thirdparty.c). */
+PARLEY_MUST_CHECK int pcl_inbox_remember(parley_client *c, const char *mode);
 PARLEY_MUST_CHECK int pcl_rotate_signed_if_due(parley_client *c);
 PARLEY_MUST_CHECK int pcl_subscribe_contacts(parley_client *c);
 PARLEY_MUST_CHECK int pcl_upload_keys(parley_client *c, int first, unsigned prekeys);

@@ -469,13 +469,21 @@ static int deliver(parley_client *c, const char *id, const char *peer, const uin
             rc = attempt == 0 ? pcl_cached_list(c, peer, &rl) : PARLEY_ERR_NOT_FOUND;
             if (rc == PARLEY_ERR_NOT_FOUND)
                 rc = pcl_fetch_list(c, peer, &rl);
+            if (rc == PARLEY_OK) {
+                rc = attempt == 0 ? pcl_cached_list(c, c->user, &ol) : PARLEY_ERR_NOT_FOUND;
+                if (rc == PARLEY_ERR_NOT_FOUND)
+                    rc = pcl_fetch_list(c, c->user, &ol);
+            }
+            if (rc == PARLEY_OK)
+                rc = ensure_sessions(c, peer, &rl);
+            if (rc == PARLEY_OK)
+                rc = ensure_sessions(c, c->user, &ol);
+            /* A changed identity found on a retry fails the message the
+             * user was just told is blocked: the outbox must not send it
+             * behind the user's back once they verify. */
+            if (rc == PARLEY_ERR_UNTRUSTED_IDENTITY && queued)
+                GUARD(outbox_delete(c, id, "failed"));
             GUARD(rc);
-            rc = attempt == 0 ? pcl_cached_list(c, c->user, &ol) : PARLEY_ERR_NOT_FOUND;
-            if (rc == PARLEY_ERR_NOT_FOUND)
-                rc = pcl_fetch_list(c, c->user, &ol);
-            GUARD(rc);
-            GUARD(ensure_sessions(c, peer, &rl));
-            GUARD(ensure_sessions(c, c->user, &ol));
             parley_stanza_free(msg);
             msg = NULL;
             GUARD(parley_stanza_new(&msg, "message"));
@@ -1036,7 +1044,7 @@ static int handle_message(parley_client *c, parley_stanza *m)
     in_tx = 0;
     GUARD(ack_sid(c, "message", sid));
     if (ev_type) {
-        parley_client_event ev = {ev_type, from, ev_peer, id, ev_text, t, 0, NULL};
+        parley_client_event ev = {ev_type, from, ev_peer, id, ev_text, t, 0, NULL, NULL};
         ev.attachments = parley_content_attachment_count(orig ? orig : content);
         pcl_emit_ev(c, &ev);
         /* Shown: a crash before this line shows it again at the next start
@@ -1111,6 +1119,19 @@ int pcl_handle(parley_client *c, parley_stanza *st)
             if (rc == PARLEY_OK)
                 pcl_emit(c, PARLEY_CLIENT_EV_PREKEYS, NULL, c->user, NULL, "uploaded",
                          pcl_now_ms());
+        } else if (type && strcmp(type, "inbox") == 0) {
+            const char *mode = parley_stanza_attr(st, "mode");
+            if (pcl_inbox_remember(c, mode) != PARLEY_OK)
+                pcl_log(c, "inbox notification without a valid mode ignored");
+        } else if (type && strcmp(type, "provider") == 0) {
+            const char *pid = parley_stanza_attr(st, "id");
+            const char *pname = parley_stanza_attr(st, "name");
+            const char *proto = parley_stanza_attr(st, "protocol");
+            if (pid != NULL) {
+                parley_client_event ev = {PARLEY_CLIENT_EV_PROVIDER, NULL, NULL, pid, pname,
+                                          pcl_now_ms(), 0, NULL, proto};
+                pcl_emit_ev(c, &ev);
+            }
         } else if (type && strcmp(type, "devices") == 0) {
             /* Our own upload notifies us too: sign only on a real change. */
             if (user && strcmp(user, c->user) == 0 && c->device == 1)

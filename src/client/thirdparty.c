@@ -174,8 +174,11 @@ int parley_client_providers(parley_client *c,
     const parley_stanza *l = parley_stanza_child(r, "providers");
     ENSURE(l != NULL, PARLEY_ERR_DECODE);
     const char *mode = parley_stanza_attr(l, "inbox");
+    if (mode == NULL)
+        mode = "separate";
     if (inbox != NULL && inbox_max > 0)
-        snprintf(inbox, inbox_max, "%s", mode != NULL ? mode : "separate");
+        snprintf(inbox, inbox_max, "%s", mode);
+    GUARD(pcl_inbox_remember(c, mode));
     for (const parley_stanza *e = parley_stanza_first_child(l); e != NULL;
          e = parley_stanza_next_sibling(e)) {
         parley_client_provider p;
@@ -249,11 +252,41 @@ int parley_client_consent(parley_client *c, const char *provider, int enabled)
                      enabled ? "true" : "false", NULL);
 }
 
+static int valid_inbox(const char *mode)
+{
+    return mode != NULL && (strcmp(mode, "separate") == 0 || strcmp(mode, "combined") == 0);
+}
+
 int parley_client_inbox(parley_client *c, const char *mode)
 {
-    if (mode == NULL || (strcmp(mode, "separate") != 0 && strcmp(mode, "combined") != 0))
-        return PARLEY_ERR_INVALID_ARG;
-    return simple_iq(c, "set", "inbox", "mode", mode, NULL, NULL, NULL);
+    int rc;
+    ENSURE(valid_inbox(mode), PARLEY_ERR_INVALID_ARG);
+    GUARD(simple_iq(c, "set", "inbox", "mode", mode, NULL, NULL, NULL));
+    rc = pcl_inbox_remember(c, mode);
+out:
+    return rc;
+}
+
+/* The mode as the server last said (providers list, inbox notification or
+ * our own change), so that listing chats needs no connection. */
+int pcl_inbox_remember(parley_client *c, const char *mode)
+{
+    if (!valid_inbox(mode))
+        return PARLEY_ERR_DECODE;
+    return pcl_cfg_set(&c->st, "inbox", mode, strlen(mode));
+}
+
+int parley_client_inbox_mode(parley_client *c, char *out, size_t max)
+{
+    char mode[16];
+    int rc = pcl_cfg_get_str(&c->st, "inbox", mode, sizeof mode);
+    if (rc == PARLEY_ERR_NOT_FOUND || (rc == PARLEY_OK && !valid_inbox(mode))) {
+        snprintf(mode, sizeof mode, "separate"); /* the server's default */
+        rc = PARLEY_OK;
+    }
+    if (rc == PARLEY_OK && (size_t)snprintf(out, max, "%s", mode) >= max)
+        rc = PARLEY_ERR_INVALID_ARG;
+    return rc;
 }
 
 int parley_client_requests(parley_client *c, void (*cb)(const char *from, uint64_t t, void *arg),

@@ -54,6 +54,9 @@ struct sconn {
     unsigned refused, bad;
     int quiet; /* idle sweeps passed without traffic (srv_conn_trim_idle) */
     uint32_t device;
+    /* New-provider notices: the device's last_seen at login (Unix seconds)
+     * and the newest provider creation this connection has announced. */
+    int64_t seen, told;
     char user[PSTORE_ADDRESS_MAX + 1];
     /* third-party devices (conn_ix.inc) */
     int tp, tp_counted, has_ip, via_proxy;
@@ -232,6 +235,12 @@ static void conn_close(sconn *c, const char *why)
     if (c->registered) {
         srv_reg_del(c->w->s, c->user, c->device, c->id);
         c->registered = 0;
+        /* Only a device that was told of a provider moves its mark: a
+         * logout costs no write otherwise, and a device dropped before it
+         * heard is told again at its next login. */
+        if (!c->tp && c->told > c->seen &&
+            pstore_device_touch(c->w->s->store, c->user, c->device, c->told) < 0)
+            srv_log("device %s/%u: last seen not recorded", c->user, c->device);
         if (c->w->s->cfg.verbose)
             srv_log("logout %s/%u: %s", c->user, c->device, why);
     }
@@ -532,16 +541,20 @@ static int do_login(sconn *c, const uint8_t key[32], const parley_stanza *p, con
         *reason = "bad-code";
         rc = pstore_account_get(s->store, user, &a);
         GUARD(rc);
-        if (reg) {
-            /* The account must have no device yet; checked before the code
-             * is burnt so a mistaken register does not waste it. */
-            list = calloc(PSTORE_DEVICES_MAX, sizeof *list);
-            ENSURE(list != NULL, PARLEY_ERR_NOMEM);
-            rc = pstore_device_list(s->store, user, list, PSTORE_DEVICES_MAX, &ndev);
-            free(list);
-            GUARD(rc);
-            ENSURE(ndev == 0, PARLEY_ERR_STORE_EXISTS);
-        }
+        /* Checked before the code is burnt so that a mistake does not
+         * waste it: register needs an account without devices, link one
+         * with a device (a link code outlives no account's last device). */
+        list = calloc(PSTORE_DEVICES_MAX, sizeof *list);
+        ENSURE(list != NULL, PARLEY_ERR_NOMEM);
+        rc = pstore_device_list(s->store, user, list, PSTORE_DEVICES_MAX, &ndev);
+        free(list);
+        GUARD(rc);
+        ENSURE(reg ? ndev == 0 : ndev > 0, reg ? PARLEY_ERR_STORE_EXISTS : PARLEY_ERR_NOT_FOUND);
+        /* Registering again makes a new primary with the old one's id
+         * (store.h): the old identity goes, and the first key upload binds
+         * the new one. Harmless if the registration then fails. */
+        if (reg)
+            GUARD(srvdb_identity_delete(s->db, user, PSTORE_PRIMARY_DEVICE));
         rc = pstore_code_redeem(s->store, reg ? PSTORE_CODE_REGISTRATION : PSTORE_CODE_LINK, code,
                                 (int64_t)(srv_now_ms() / 1000), owner);
         GUARD(rc);
@@ -583,6 +596,7 @@ static int login_bind(sconn *c, const pstore_device *d, const char **reason)
     ENSURE(a.status == PSTORE_ACCOUNT_ACTIVE, PARLEY_ERR_STATE);
     snprintf(c->user, sizeof c->user, "%s", d->user);
     c->device = d->device_id;
+    c->seen = c->told = d->last_seen;
     rc = PARLEY_OK;
 out:
     return rc;
@@ -684,6 +698,8 @@ static int login_accept(sconn *c, const char **reason)
     if (s->cfg.verbose)
         srv_log("login %s/%u", c->user, c->device);
     presence_changed(c, "available");
+    if (!c->tp)
+        ix_announce_added(c);
     {
         uint32_t left = 0;
         size_t kl;

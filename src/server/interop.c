@@ -251,6 +251,7 @@ static void reload_locked(srv *s)
                  rec->protocol[0] ? rec->protocol : PSTORE_PROTOCOL_SIGNAL);
         snprintf(e->p.push_url, sizeof e->p.push_url, "%s", rec->push_url);
         e->p.status = (int)rec->status;
+        e->p.created = rec->created;
         for (size_t k = 0; k < rec->domain_count && k < PSTORE_PROVIDER_DOMAINS_MAX; k++)
             snprintf(e->domains[k], sizeof e->domains[k], "%s", rec->domains[k]);
         e->ndomains = rec->domain_count;
@@ -338,6 +339,17 @@ size_t srv_ix_new_since(uint64_t since, srv_ix_provider *out, size_t max)
     pthread_rwlock_rdlock(&ix.mu);
     for (size_t i = 0; i < ix.n && n < max; i++)
         if (ix.v[i].appeared > since && ix.v[i].p.status == PSTORE_PROVIDER_ACTIVE)
+            out[n++] = ix.v[i].p;
+    pthread_rwlock_unlock(&ix.mu);
+    return n;
+}
+
+size_t srv_ix_added_since(srv *s, int64_t since, srv_ix_provider *out, size_t max)
+{
+    size_t n = 0;
+    read_lock_loaded(s);
+    for (size_t i = 0; i < ix.n && n < max; i++)
+        if (ix.v[i].p.created > since && ix.v[i].p.status == PSTORE_PROVIDER_ACTIVE)
             out[n++] = ix.v[i].p;
     pthread_rwlock_unlock(&ix.mu);
     return n;

@@ -227,6 +227,7 @@ enum {
     SRV_IX_SUSPENDED_MAX = 10000, /* suspended accounts looked at per check */
     SRV_IX_FLOOD = 200,           /* refusals in a row before a third-party flood is closed */
     SRV_IX_VERIFY_MS = 10000,     /* an enlistment waits this long for the provider's answer */
+    SRV_IX_ANNOUNCE_MAX = 16,     /* new providers announced at one login */
 };
 /* What the router needs of a provider, cached from the registry. */
 typedef struct {
@@ -234,7 +235,8 @@ typedef struct {
     char name[129];
     char protocol[33];
     char push_url[513];
-    int status; /* pstore_provider_status */
+    int status;      /* pstore_provider_status */
+    int64_t created; /* Unix seconds: when the provider was added */
 } srv_ix_provider;
 /* A [interop] configuration key: 1 if it was one (and valid). */
 int srv_interop_config_key(srv_config *c, const char *name, const char *v);
@@ -249,6 +251,9 @@ uint64_t srv_ix_generation(void);
 /* Providers that appeared in generation (since, now]: for the "provider"
  * notification. Fills at most max; returns the count. */
 size_t srv_ix_new_since(uint64_t since, srv_ix_provider *out, size_t max);
+/* Active providers added after the Unix second `since`: what a device that
+ * was last told at `since` has not heard of. Fills at most max. */
+size_t srv_ix_added_since(srv *s, int64_t since, srv_ix_provider *out, size_t max);
 /* Per worker, on its own thread: the registry timer and the provider HTTP client. */
 void srv_ix_worker_init(worker *w);
 void srv_ix_worker_stop(worker *w);

@@ -55,6 +55,8 @@ enum {
     PSTORE_DEVICES_MAX = 16,
     /* Device ids are 1 .. 2^31-1, an integer every SQL engine stores alike. */
     PSTORE_DEVICE_ID_MAX = 0x7fffffff,
+    /* The device that signs the account's device list (Signal's id too). */
+    PSTORE_PRIMARY_DEVICE = 1,
     /* Registration and link codes, as typed or scanned. */
     PSTORE_CODE_MIN = 16,
     PSTORE_CODE_MAX = 128,
@@ -298,8 +300,10 @@ PARLEY_MUST_CHECK int pstore_code_redeem(pstore *s, pstore_code_kind kind, const
 
 /*
  * Register a device of an existing account. d->device_id 0 asks for the
- * next free id (1 for the first device), written back to d. A static key
- * or (user, device id) already taken, even by a removed device, gives
+ * next free id, written back to d: PSTORE_PRIMARY_DEVICE when the account
+ * has no live device (its first registration, or a new one after the
+ * primary was removed), else one past the highest id ever used. A static
+ * key or (user, device id) already taken, even by a removed device, gives
  * PARLEY_ERR_STORE_EXISTS; more than PSTORE_DEVICES_MAX live devices,
  * PARLEY_ERR_STORE_LIMIT. created and last_seen are taken from d.
  */
@@ -316,8 +320,11 @@ PARLEY_MUST_CHECK int pstore_device_list(pstore *s, const char *user, pstore_dev
                                          size_t max, size_t *count);
 PARLEY_MUST_CHECK int pstore_device_touch(pstore *s, const char *user, uint32_t device_id,
                                           int64_t now);
-/* Mark removed (the id and static key are never reused) and drop its
- * prekeys and queued messages. */
+/* Mark removed and drop its prekeys and queued messages. Removing the
+ * primary (PSTORE_PRIMARY_DEVICE) removes every device of the account: the
+ * linked devices cannot outlive the key that signs their list. A linked
+ * device's id is never reused; the primary's is, when the account registers
+ * again (pstore_device_add on an account without live devices). */
 PARLEY_MUST_CHECK int pstore_device_remove(pstore *s, const char *user, uint32_t device_id);
 
 /* The device list signed by the primary device: an opaque blob the store

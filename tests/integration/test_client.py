@@ -348,21 +348,26 @@ def scenario_prekeys(net):
 
 
 def scenario_identity(net):
-    a, b = two_users(net, devices=1)
+    a, b = two_users(net, devices=2)
     rc, _ = a[0].send("before secret", "bob@gk.example")
     check(rc == 0, "send before the change")
     b[0].receive()
-    # bob's identity changes. (A re-registration would be the real cause, but
-    # parleyd gives a re-registered first device the next free id, 2, and
-    # device 1 is the primary (docs/protocol.md, "Login payload"),
-    # so the change is made on alice's side: her trusted key for bob is
-    # replaced, which is exactly what she would see.)
-    db = sqlite3.connect(os.path.join(a[0].path, "parley.db"))
-    db.execute("UPDATE contacts SET trusted=randomblob(32) WHERE user='bob@gk.example'")
-    db.execute("UPDATE device_lists SET fetched=0")
-    db.commit()
-    db.close()
-    nb = b[0]
+    b[1].receive()
+    # bob's identity changes the real way: his primary removes itself, which
+    # takes his linked device along, and he registers again with a new code
+    # from the operator; the new primary is device 1 again, with a new key.
+    rc, out, err = b[0].run("remove-device", "1")
+    check(rc == 0, "bob removes his primary: %r" % err)
+    devs = net.ctl("device", "list", "bob@gk.example")
+    check(devs.strip() == "", "no device of bob is left: %r" % devs)
+    rc, evs = b[1].receive(0.5)
+    check(rc == 3, "the linked device went with the primary (exit 3), got %d" % rc)
+    code = net.ctl("user", "code", "bob@gk.example").strip().splitlines()[-1].strip()
+    nb = net.client("bob@gk.example", "b-new")
+    check(nb.register(code) == 0, "bob registers again")
+    devs = net.ctl("device", "list", "bob@gk.example")
+    check(devs.startswith("bob@gk.example/1 (primary)") and len(devs.strip().splitlines()) == 1,
+          "the new registration is the primary, device 1: %r" % devs)
     rc, _ = a[0].send("blocked secret", "bob@gk.example")
     check(rc == 4, "send blocked by the changed identity (exit 4), got %d" % rc)
     rc, out, _ = a[0].run("contacts")
@@ -379,6 +384,15 @@ def scenario_identity(net):
     check(texts(evs) == ["after verify secret"], "new bob device decrypts: %s" % evs)
     rc, out, _ = a[0].run("contacts")
     check("verified" in out, "contact verified: " + out)
+    # and the new primary links a device of its own, which gets messages too
+    nb2 = net.client("bob@gk.example", "b-new2")
+    check(nb2.link_from(nb) == 0, "the new primary links a device")
+    nb.receive(0.3)
+    rc, _ = a[0].send("to both new devices secret", "bob@gk.example")
+    check(rc == 0, "alice sends to bob's new devices")
+    for d in (nb, nb2):
+        rc, evs = d.receive()
+        check(texts(evs) == ["to both new devices secret"], "new bob device gets it: %s" % evs)
 
 
 def scenario_crash(net):

@@ -325,6 +325,28 @@ static const char *proxy_login(st_client *c, st_dev *proxy, st_dev *client, int 
 }
 
 /* Pings until n answered; how many came back 429. */
+/* Provider notifications that arrive within ms: how many, and with want
+ * (an id) set, -1 unless one names it. */
+static int provider_notices(st_client *c, int ms, const char *want)
+{
+    int n = 0, seen = 0;
+    long end = now_ms() + ms;
+    while (now_ms() < end) {
+        parley_stanza *st = st_expect(c, "notification", (int)(end - now_ms()));
+        if (st == NULL)
+            break;
+        const char *type = parley_stanza_attr(st, "type");
+        if (type != NULL && strcmp(type, "provider") == 0) {
+            n++;
+            const char *id = parley_stanza_attr(st, "id");
+            if (want != NULL && id != NULL && strcmp(id, want) == 0)
+                seen = 1;
+        }
+        parley_stanza_free(st);
+    }
+    return want != NULL && !seen ? -1 : n;
+}
+
 static int flood_pings(st_client *c, int n, const char *tag)
 {
     int limited = 0;
@@ -390,6 +412,11 @@ int main(int argc, char **argv)
     gk_user(&alice, &ca, "alice@gk.example");
     gk_user(&dave, &cd, "dave@gk.example");
     gk_user(&erin, &ce, "erin@gk.example");
+    /* gina goes offline at once: she hears of new providers at her next login */
+    st_dev gina;
+    st_client cg;
+    gk_user(&gina, &cg, "gina@gk.example");
+    st_close(&cg);
 
     /* ---- enlistment and its refusals ---- */
     st_dev bob, carol, x;
@@ -792,6 +819,7 @@ int main(int argc, char **argv)
     {
         provider kite = {"kite", "kite.example", 3, {0}, {0}};
         CHECK(pc_ed25519_keygen(kite.pub, kite.priv) == 0);
+        long long kite_created = (long long)time(NULL);
         CHECK(add_provider(&kite, NULL) == 0);
         parley_stanza *n = NULL;
         for (int i = 0; i < 10; i++) {
@@ -803,6 +831,27 @@ int main(int argc, char **argv)
         }
         CHECK(n != NULL && strcmp(parley_stanza_attr(n, "id"), "kite") == 0);
         parley_stanza_free(n);
+
+        /* gina was offline: told at her next login, once */
+        CHECK(st_login(&cg, &S, &gina) == 1);
+        CHECK(provider_notices(&cg, 1500, "kite") >= 1);
+        st_close(&cg);
+        /* the server records that she was told when the connection ends */
+        int marked = 0;
+        for (int i = 0; i < 50 && !marked; i++) {
+            long long seen = -1;
+            const char *p;
+            if (ctl(out, sizeof out, "device", "list", gina.user, NULL) == 0 &&
+                (p = strstr(out, "last_seen=")) != NULL)
+                seen = atoll(p + 10);
+            marked = seen >= kite_created;
+            if (!marked)
+                usleep(100 * 1000);
+        }
+        CHECK(marked);
+        CHECK(st_login(&cg, &S, &gina) == 1);
+        CHECK(provider_notices(&cg, 1500, NULL) == 0);
+        st_close(&cg);
     }
 
     st_close(&ca);

@@ -262,6 +262,22 @@ def scenario(net, prog):
         check(("alice@gk.example", "hi bob from the gatekeeper") in [(p, t) for p, t, _ in got],
               "bob decrypts alice's answer: %r" % got)
 
+        # ---- the inbox mode decides how chats are listed ----
+        rc, out, err = alice.run("contacts")
+        lines = out.splitlines()
+        check(rc == 0 and "Third-party chats (separate inbox):" in lines and
+              any(l.startswith("bob@birdy.example ") and l.endswith("[birdy, protocol signal]")
+                  for l in lines[lines.index("Third-party chats (separate inbox):") + 1:]),
+              "a separate inbox lists third-party chats under their own heading: %r" % out)
+        check(alice.run("inbox", "combined")[0] == 0, "alice combines her inboxes")
+        rc, out, err = alice.run("contacts")
+        check(rc == 0 and "Third-party chats" not in out and
+              re.search(r"^bob@birdy\.example .*\[birdy, protocol signal\]$", out, re.M),
+              "a combined inbox is one list, third-party chats still named: %r" % out)
+        rc, out, err = alice.run("providers")
+        check("inbox: combined" in out, "the server keeps the mode: %r" % out)
+        check(alice.run("inbox", "separate")[0] == 0, "and back to separate")
+
         # ---- second provider: consent, decline, report ----
         rc, out, err = send(carol, "carol here", "alice@gk.example")
         check(rc == 3 and "consent-required" in err, "parrot not enabled yet")
@@ -383,6 +399,18 @@ def scenario(net, prog):
         check(rc == 3 and "provider-unavailable" in err and time.time() - t0 < 14,
               "enlistment refused while the provider cannot answer: %r (%.1f s)"
               % (err, time.time() - t0))
+
+        # ---- a provider added while alice is offline: told at her next login ----
+        net.ctl("provider", "add", "wren", "--name", "Wren Chat", "--domain", "wren.example",
+                "--key", "1:" + birdy.pub, "--agreement", "2026-03-01")
+        time.sleep(0.6)  # parleyd rereads the registry every 200 ms
+        rc, evs = alice.receive(1)
+        told = [e for e in evs if e.get("event") == "provider"]
+        check(len(told) == 1 and told[0].get("id") == "wren" and told[0].get("name") == "Wren Chat"
+              and told[0].get("protocol") == "signal",
+              "alice hears of the new provider at her next connection: %r" % evs)
+        rc, evs = alice.receive(1)
+        check(not [e for e in evs if e.get("event") == "provider"], "and only once: %r" % evs)
     finally:
         for p in providers:
             p.stop()

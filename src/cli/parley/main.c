@@ -165,7 +165,9 @@ static const struct cmd_help helps[] = {
                 "Lists the account's devices; `signed` marks those in the verified list.\n"},
     {"remove-device",
      "usage: parley -a ACCOUNT remove-device N\n"
-     "Removes device N from the account (from the primary, or device N itself).\n"},
+     "Removes device N from the account (from the primary, or device N itself).\n"
+     "Removing the primary (1) removes every device; the account then needs a new\n"
+     "registration code from the operator.\n"},
     {"contacts", "usage: parley -a ACCOUNT contacts\n"
                  "Lists contacts with their trust state (trusted, verified, CHANGED).\n"},
     {"safety-number", "usage: parley -a ACCOUNT safety-number CONTACT\n"
@@ -297,7 +299,8 @@ static void print_event(const parley_client_event *ev, void *arg)
                  interop_tag(ev->peer, tag_prov, sizeof tag_prov, tag_proto, sizeof tag_proto);
     static const char *names[] = {"",         "message",   "sent",         "receipt",
                                   "presence", "devices",   "identity",     "prekeys",
-                                  "error",    "connected", "disconnected", "attachment"};
+                                  "error",    "connected", "disconnected", "attachment",
+                                  "provider"};
     (void)arg;
     progress_end_line();
     if (ev->type == PARLEY_CLIENT_EV_ATTACHMENT && ev->attachment &&
@@ -328,8 +331,11 @@ static void print_event(const parley_client_event *ev, void *arg)
             pjson_w_string(&w,
                            ev->type == PARLEY_CLIENT_EV_MESSAGE || ev->type == PARLEY_CLIENT_EV_SENT
                                ? "text"
-                               : "detail",
+                           : ev->type == PARLEY_CLIENT_EV_PROVIDER ? "name"
+                                                                   : "detail",
                            ev->text);
+        if (ev->protocol)
+            pjson_w_string(&w, "protocol", ev->protocol);
         if (ev->attachments)
             pjson_w_int(&w, "attachments", (int64_t)ev->attachments);
         if (ev->attachment) {
@@ -394,6 +400,12 @@ static void print_event(const parley_client_event *ev, void *arg)
         case PARLEY_CLIENT_EV_ERROR:
             printf("Error for message %s from %s: %s\n", ev->id ? ev->id : "?",
                    ev->from ? ev->from : "?", ev->text);
+            break;
+        case PARLEY_CLIENT_EV_PROVIDER:
+            printf("New provider available: %s (%s, protocol %s); enable chats with `parley "
+                   "consent %s on`\n",
+                   ev->text ? ev->text : ev->id, ev->id, ev->protocol ? ev->protocol : "?",
+                   ev->id);
             break;
         case PARLEY_CLIENT_EV_CONNECTED:
         case PARLEY_CLIENT_EV_DISCONNECTED:
@@ -811,13 +823,54 @@ static int cmd_remove(parley_client *c, int argc, char **argv)
     return exit_for(c, rc);
 }
 
+/*
+ * `contacts` lists chats as the user's inbox mode says: in a separate inbox
+ * the gatekeeper's own contacts come first and the third-party ones follow
+ * under their own heading; combined, one list. Third-party contacts name
+ * their provider and protocol either way.
+ */
+typedef struct {
+    int third_party; /* print only contacts of this kind; -1: all */
+    size_t shown;
+} contact_pass;
+
 static void print_contact(const parley_client_contact *ct, void *arg)
 {
-    (void)arg;
+    contact_pass *cp = arg;
+    char prov[80], proto[40];
+    /* A third-party account's chats are all with the gatekeeper: no tags. */
+    int tp = tag_client != NULL && !parley_client_is_third_party(tag_client) &&
+             interop_tag(ct->user, prov, sizeof prov, proto, sizeof proto);
+    if (cp->third_party >= 0 && cp->third_party != tp)
+        return;
+    if (cp->third_party == 1 && cp->shown == 0)
+        printf("Third-party chats (separate inbox):\n");
+    cp->shown++;
     printf("%s ", ct->user);
     for (size_t k = 0; k < 8; k++)
         printf("%02x", ct->trusted[k]);
-    printf(" %s\n", ct->pending ? "CHANGED (run verify)" : ct->verified ? "verified" : "trusted");
+    printf(" %s", ct->pending ? "CHANGED (run verify)" : ct->verified ? "verified" : "trusted");
+    if (tp)
+        printf(" [%s, protocol %s]", prov, proto);
+    printf("\n");
+}
+
+static int cmd_contacts(parley_client *c)
+{
+    char mode[16];
+    int rc = parley_client_inbox_mode(c, mode, sizeof mode);
+    if (rc != PARLEY_OK)
+        return exit_for(c, rc);
+    if (strcmp(mode, "combined") == 0) {
+        contact_pass all = {-1, 0};
+        rc = parley_client_contacts(c, print_contact, &all);
+    } else {
+        contact_pass own = {0, 0}, tp = {1, 0};
+        rc = parley_client_contacts(c, print_contact, &own);
+        if (rc == PARLEY_OK)
+            rc = parley_client_contacts(c, print_contact, &tp);
+    }
+    return exit_for(c, rc);
 }
 
 static int show_safety(parley_client *c, const char *contact, int *pending)
@@ -1215,8 +1268,7 @@ int main(int argc, char **argv)
     } else if (strcmp(cmd, "remove-device") == 0) {
         ex = cmd_remove(c, cargc, cargv);
     } else if (strcmp(cmd, "contacts") == 0) {
-        rc = parley_client_contacts(c, print_contact, NULL);
-        ex = exit_for(c, rc);
+        ex = cmd_contacts(c);
     } else if (strcmp(cmd, "safety-number") == 0) {
         ex = cmd_safety(c, cargc, cargv);
     } else if (is_consent_cmd(cmd)) {

@@ -271,7 +271,8 @@ static int remove_provider_devices(pstore *s, const char *db, const pstore_provi
     for (size_t i = 0; i < du.n; i++) {
         size_t nd = 0;
         GUARD(pstore_device_list(s, du.users[i], devs, PSTORE_DEVICES_MAX, &nd));
-        for (size_t k = 0; k < nd; k++) {
+        /* Linked devices first: removing the primary would take them along. */
+        for (size_t k = nd; k-- > 0;) {
             GUARD(pstore_device_remove(s, du.users[i], devs[k].device_id));
             rc = srvdb_identity_delete(d, du.users[i], devs[k].device_id);
             if (rc < 0 && rc != PARLEY_ERR_NOT_FOUND)

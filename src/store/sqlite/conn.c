@@ -49,6 +49,7 @@ static const char *const stmt_sql[SQ_STMT_COUNT] = {
                         " WHERE user = ?1 AND device_id = ?2 AND removed = 0",
     [SQ_DEVICE_REMOVE] = "UPDATE devices SET removed = 1"
                          " WHERE user = ?1 AND device_id = ?2 AND removed = 0",
+    [SQ_DEVICE_PURGE] = "DELETE FROM devices WHERE user = ?1 AND device_id = ?2 AND removed = 1",
     [SQ_DEVICE_DROP_SPK] = "DELETE FROM signed_prekeys WHERE user = ?1 AND device_id = ?2",
     [SQ_DEVICE_DROP_OTPK] = "DELETE FROM one_time_prekeys WHERE user = ?1 AND device_id = ?2",
     [SQ_DEVICE_DROP_QUEUE] = "DELETE FROM queue WHERE user = ?1 AND device_id = ?2",

@@ -248,7 +248,16 @@ static int device_add(pstore *base, pstore_device *d)
     ENSURE(accounts == 1, PARLEY_ERR_NOT_FOUND);
     ENSURE(live < PSTORE_DEVICES_MAX, PARLEY_ERR_STORE_LIMIT);
     uint32_t id = d->device_id;
-    if (id == 0) {
+    if (id == 0 && live == 0) {
+        /* The first device of an account with none is its primary, id 1,
+         * also when it re-registers after every device was removed: the
+         * old primary's row gives way (its keys went at removal). */
+        id = PSTORE_PRIMARY_DEVICE;
+        GUARD(sq_stmt(c, SQ_DEVICE_PURGE, &st));
+        GUARD(bind_dev(st, d->user, id));
+        GUARD(sq_run(st));
+        st = NULL;
+    } else if (id == 0) {
         ENSURE(max_id >= 0 && max_id < PSTORE_DEVICE_ID_MAX, PARLEY_ERR_STORE_LIMIT);
         id = (uint32_t)max_id + 1;
     }
@@ -352,15 +361,14 @@ out:
     return rc;
 }
 
-static int device_remove(pstore *base, const char *user, uint32_t device_id)
+/* One device marked removed, its prekeys and queue dropped (in c's
+ * transaction). PARLEY_ERR_NOT_FOUND when it was not live. */
+static int remove_one(sq_conn *c, const char *user, uint32_t device_id)
 {
     static const sq_stmt_id drops[] = {SQ_DEVICE_DROP_SPK, SQ_DEVICE_DROP_OTPK,
                                        SQ_DEVICE_DROP_QUEUE};
-    sq_conn *c = NULL;
     sqlite3_stmt *st = NULL;
     int rc;
-    GUARD(sq_acquire(SQ(base), &c));
-    GUARD(sq_begin(c));
     GUARD(sq_stmt(c, SQ_DEVICE_REMOVE, &st));
     GUARD(bind_dev(st, user, device_id));
     GUARD(sq_run(st));
@@ -371,6 +379,38 @@ static int device_remove(pstore *base, const char *user, uint32_t device_id)
         GUARD(bind_dev(st, user, device_id));
         GUARD(sq_run(st));
         st = NULL;
+    }
+    rc = PARLEY_OK;
+out:
+    sq_done(st);
+    return rc;
+}
+
+static int device_remove(pstore *base, const char *user, uint32_t device_id)
+{
+    sq_conn *c = NULL;
+    sqlite3_stmt *st = NULL;
+    uint32_t ids[PSTORE_DEVICES_MAX];
+    size_t n = 0;
+    int rc;
+    GUARD(sq_acquire(SQ(base), &c));
+    GUARD(sq_begin(c));
+    GUARD(remove_one(c, user, device_id));
+    if (device_id == PSTORE_PRIMARY_DEVICE) {
+        /* Without its primary nobody can sign the account's device list:
+         * the linked devices go with it (store.h). */
+        int src;
+        GUARD(sq_stmt(c, SQ_DEVICE_LIST, &st));
+        GUARD(bind_text(st, 1, user));
+        while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+            ENSURE(n < PARLEY_ARRAY_LEN(ids), PARLEY_ERR_BUFFER);
+            ids[n++] = (uint32_t)sqlite3_column_int64(st, 1);
+        }
+        ENSURE(src == SQLITE_DONE, sq_err(src));
+        sq_done(st);
+        st = NULL;
+        for (size_t i = 0; i < n; i++)
+            GUARD(remove_one(c, user, ids[i]));
     }
     GUARD(sq_commit(c));
     rc = PARLEY_OK;

@@ -57,6 +57,7 @@ struct sconn {
     /* New-provider notices: the device's last_seen at login (Unix seconds)
      * and the newest provider creation this connection has announced. */
     int64_t seen, told;
+    uint64_t login_ms; /* Unix ms of the login: a kick from another process spares newer ones */
     char user[PSTORE_ADDRESS_MAX + 1];
     /* third-party devices (conn_ix.inc) */
     int tp, tp_counted, has_ip, via_proxy;
@@ -364,6 +365,10 @@ void srv_conn_handle_msg(worker *w, srv_msg *m)
         (void)send_raw(c, m->data, m->len); /* best effort */
         return;
     case SRV_MSG_KICK:
+        /* A kick carrying a login time (another process's login of this
+         * device) closes only connections that logged in before it. */
+        if (m->sid != 0 && c->login_ms >= m->sid)
+            return;
         (void)send_error(c, 409, "conflict", (const char *)m->data);
         conn_close(c, "kicked");
         return;
@@ -679,11 +684,20 @@ static int login_accept(sconn *c, const char **reason)
     *reason = "server-busy";
     GUARD(srv_reg_add(s, c->user, e, &old));
     c->registered = 1;
-    if (old.conn_id != 0) {
+    c->login_ms = srv_now_ms();
+    {
         static const char why[] = "replaced by a newer connection";
-        srv_msg *m = srv_msg_new(SRV_MSG_KICK, old.conn_id, 0, (const uint8_t *)why, sizeof why);
-        if (m != NULL)
-            srv_post(&s->workers[old.worker], m);
+        if (old.conn_id != 0) {
+            srv_msg *m =
+                srv_msg_new(SRV_MSG_KICK, old.conn_id, 0, (const uint8_t *)why, sizeof why);
+            if (m != NULL)
+                srv_post(&s->workers[old.worker], m);
+        }
+        /* The device may still be connected to another process on this
+         * port (peer.c): it closes what logged in before this login. */
+        if (s->peers != NULL)
+            srv_peers_announce(s, SRV_MSG_KICK, c->user, c->device, c->login_ms,
+                               (const uint8_t *)why, sizeof why);
     }
     c->state = ST_READY;
     c->tokens = s->cfg.burst;

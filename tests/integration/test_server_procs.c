@@ -196,6 +196,21 @@ static void test_cross_process(void)
     snprintf(ajid, sizeof ajid, "%s/%u", alice.user, alice.device);
     CHECK(send_msg(&b, "y1", alice.user, ajid) == 0);
     CHECK(receive(&a, "y1", 3000));
+    /* bob logs in again on alice's process: his older connection on the
+     * other process is closed, as a second login on one process would be. */
+    {
+        st_client b2;
+        long pb2 = 0;
+        CHECK(login_elsewhere(&b2, &bob, pb, &pb2));
+        CHECK(pb2 != 0 && pb2 != pb);
+        parley_stanza *e = st_expect(&b, "error", 3000);
+        CHECK(e != NULL && strcmp(parley_stanza_attr(e, "code"), "409") == 0);
+        parley_stanza_free(e);
+        /* the newer connection stays and gets bob's messages */
+        CHECK(send_msg(&a, "z1", bob.user, bjid) == 0);
+        CHECK(receive(&b2, "z1", 3000));
+        st_close(&b2);
+    }
     st_close(&a);
     st_close(&b);
     CHECK(log_count("peers: ") >= 2);

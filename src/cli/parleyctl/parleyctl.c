@@ -231,7 +231,14 @@ static int cmd_device(const char *db, int argc, char **argv)
         unsigned long id = strtoul(argv[2], &end, 10);
         ENSURE(end != argv[2] && *end == '\0' && id >= 1 && id <= PSTORE_DEVICE_ID_MAX,
                PARLEY_ERR_INVALID_ARG);
+        GUARD(srvdb_open(&d, db));
         GUARD(pstore_device_remove(s, argv[1], (uint32_t)id));
+        /* Running parleyd processes read the user's devices again. */
+        srvdb_devices_changed(d, argv[1]);
+        if (!srvdb_devgen_ready(d))
+            fprintf(stderr, "warning: cannot use %s-devgen: a running parleyd may use the old "
+                            "device list for up to %d s\n",
+                    db, SRVDB_DEVGEN_TTL_S);
         printf("removed %s/%lu (a connected device is closed at its next request)\n", argv[1], id);
     } else {
         usage(stderr);

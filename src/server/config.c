@@ -23,6 +23,7 @@ void srv_config_default(srv_config *c)
     c->handshake_timeout_ms = 10000;
     c->slow_timeout_ms = 30000;
     c->idle_timeout_s = 0;
+    c->device_cache = SRV_DEVCACHE_DEFAULT;
     c->rate = 200;
     c->burst = 400;
     c->media_token_ttl_s = 86400;
@@ -144,6 +145,10 @@ static int on_key(void *arg, const char *section, const char *name, const char *
     }
     if (strcmp(name, "idle_timeout_s") == 0 && parse_long(v, 0, 86400 * 7, &x)) {
         c->idle_timeout_s = (int)x;
+        return 1;
+    }
+    if (strcmp(name, "device_cache") == 0 && parse_long(v, 0, SRV_DEVCACHE_MAX, &x)) {
+        c->device_cache = (size_t)x;
         return 1;
     }
     if (strcmp(name, "socket_sndbuf") == 0 && parse_long(v, 0, 64L << 20, &x)) {

@@ -332,6 +332,18 @@ static void enter_backlog(sconn *c)
 
 void srv_conn_handle_shutdown(worker *w);
 
+void srv_conn_push(worker *w, uint64_t conn_id, uint64_t sid, const uint8_t *data, size_t len)
+{
+    sconn *c = srv_conn_find(w, conn_id);
+    if (c == NULL || c->state != ST_READY || c->backlog || sid <= c->floor)
+        return;
+    if (deliver(c, sid, data, len) == PARLEY_ERR_BUFFER) {
+        enter_backlog(c);
+        return;
+    }
+    __atomic_add_fetch(&w->s->st_pushes, 1, __ATOMIC_RELAXED);
+}
+
 void srv_conn_handle_msg(worker *w, srv_msg *m)
 {
     if (m->kind == SRV_MSG_SHUTDOWN) {
@@ -348,19 +360,14 @@ void srv_conn_handle_msg(worker *w, srv_msg *m)
                     enter_backlog(c);
         return;
     }
+    if (m->kind == SRV_MSG_PUSH) {
+        srv_conn_push(w, m->conn_id, m->sid, m->data, m->len);
+        return;
+    }
     sconn *c = srv_conn_find(w, m->conn_id);
     if (c == NULL || c->state != ST_READY)
         return;
     switch (m->kind) {
-    case SRV_MSG_PUSH:
-        if (c->backlog || m->sid <= c->floor)
-            return;
-        if (deliver(c, m->sid, m->data, m->len) == PARLEY_ERR_BUFFER) {
-            enter_backlog(c);
-            return;
-        }
-        __atomic_add_fetch(&w->s->st_pushes, 1, __ATOMIC_RELAXED);
-        return;
     case SRV_MSG_SEND:
         (void)send_raw(c, m->data, m->len); /* best effort */
         return;
@@ -577,6 +584,7 @@ static int do_login(sconn *c, const uint8_t key[32], const parley_stanza *p, con
         d.created = d.last_seen = (int64_t)(srv_now_ms() / 1000);
         *reason = "server-busy";
         GUARD(pstore_device_add(s->store, &d));
+        srv_devices_changed(s, d.user);
         srv_log("%s %s/%u", reg ? "registered" : "linked", d.user, d.device_id);
     } else {
         ENSURE(0, PARLEY_ERR_INVALID_ARG);

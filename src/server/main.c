@@ -353,6 +353,7 @@ static void log_stats(srv *s)
 {
     size_t online = 0;
     pstore_stats q;
+    srv_devcache_info dc;
     for (int i = 0; i < s->nworkers; i++)
         online += __atomic_load_n(&s->workers[i].count, __ATOMIC_RELAXED);
     pstore_get_stats(s->store, &q);
@@ -365,6 +366,11 @@ static void log_stats(srv *s)
             "batches=%llu batched_ops=%llu largest_batch=%zu",
             online, rss_kib(), q.pending_ops, q.pending_bytes, (unsigned long long)q.batches,
             (unsigned long long)q.ops, q.largest_batch);
+    srv_devcache_stats(s, &dc);
+    srv_log("stats: device_cache=%zu device_cache_max=%zu device_cache_kib=%zu "
+            "device_cache_hits=%llu device_cache_misses=%llu",
+            dc.entries, dc.max, (dc.bytes + 1023) / 1024, (unsigned long long)dc.hits,
+            (unsigned long long)dc.misses);
 }
 
 int main(int argc, char **argv)
@@ -452,6 +458,7 @@ int main(int argc, char **argv)
     GUARD(pstore_open_sqlite(&s.store, s.cfg.db, &scfg));
     GUARD(srvdb_open(&s.db, s.cfg.db));
     GUARD(srv_reg_init(&s));
+    GUARD(srv_devcache_init(&s));
     if (s.cfg.ready_fd >= 0 || s.cfg.peers_dir[0] != '\0')
         srv_log_with_pid(1);
     GUARD(srv_peers_start(&s));
@@ -494,6 +501,7 @@ out:
     srv_watch_free();
     srv_peers_free(&s);
     srv_reg_free(&s);
+    srv_devcache_free(&s);
     srvdb_close(s.db);
     if (s.store != NULL)
         pstore_close(s.store);

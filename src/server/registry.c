@@ -150,9 +150,20 @@ size_t srv_reg_send_local(srv *s, const char *user, uint32_t device, uint64_t ex
 {
     srv_reg_entry e[PSTORE_DEVICES_MAX];
     size_t n = srv_reg_get(s, user, e, PSTORE_DEVICES_MAX), sent = 0;
+    worker *here = srv_worker_self();
     for (size_t i = 0; i < n; i++) {
         if ((device != 0 && e[i].device != device) || e[i].conn_id == except_conn)
             continue;
+        worker *to = &s->workers[e[i].worker];
+        /* A copy committed for a device of this very loop is pushed now,
+         * without a trip through the inbox (a copy, an eventfd write and
+         * read, another loop turn): the usual case with one worker. Only
+         * when the inbox is empty, so it cannot overtake what waits there. */
+        if (kind == SRV_MSG_PUSH && to == here && srv_inbox_empty(to)) {
+            srv_conn_push(to, e[i].conn_id, sid, data, len);
+            sent++;
+            continue;
+        }
         srv_msg *m = srv_msg_new(kind, e[i].conn_id, sid, data, len);
         if (m != NULL)
             srv_post(&s->workers[e[i].worker], m);

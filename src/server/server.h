@@ -42,6 +42,9 @@ enum {
     SRV_LINGER_MS = 200,        /* time to flush a final error before closing */
     SRV_WATCH_MAX = 64,         /* presence subscriptions per connection */
     SRV_TRIM_INTERVAL_S = 5,    /* idle connections give back buffers after 1-2 of these */
+    SRV_DEVCACHE_DEFAULT = 65536, /* device_cache: users whose device lists are kept */
+    SRV_DEVCACHE_MAX = 16 << 20,  /* the largest device_cache accepted */
+    SRV_DEVCACHE_TTL_S = SRVDB_DEVGEN_TTL_S, /* a cached list is read again after this */
 };
 
 /* [interop] settings (docs/interop-design.md, "Wiring"); zero: the default. */
@@ -66,8 +69,9 @@ typedef struct {
     size_t out_max;             /* encrypted output held per connection */
     int handshake_timeout_ms;
     int slow_timeout_ms;        /* output full this long: the connection is dropped */
-    int idle_timeout_s;
-    int sndbuf;                 /* SO_SNDBUF of client sockets; 0: the kernel's autotuning */         /* no frame at all this long: closed (0: never) */
+    int idle_timeout_s;         /* no frame at all this long: closed (0: never) */
+    int sndbuf;                 /* SO_SNDBUF of client sockets; 0: the kernel's autotuning */
+    size_t device_cache;        /* users in the device-list cache (devcache.c); 0: none */
     double rate;                /* stanzas per second per connection */
     double burst;
     int sync_normal;            /* benchmarks only: PSTORE_SYNC_NORMAL */
@@ -86,6 +90,7 @@ typedef struct {
 
 typedef struct srv srv;
 typedef struct srv_peers srv_peers;
+typedef struct srv_devcache srv_devcache;
 typedef struct worker worker;
 typedef struct sconn sconn;
 
@@ -148,6 +153,7 @@ struct srv {
     int nworkers;
     int port; /* the bound port */
     srv_peers *peers; /* other processes on this database (peer.c); NULL: none */
+    srv_devcache *devcache; /* device lists (devcache.c); NULL: read from the store */
     /* registry of connected devices (registry.c) */
     pthread_mutex_t reg_mu;
     void *reg;
@@ -177,6 +183,10 @@ uint64_t srv_mono_ms(void);
 PARLEY_MUST_CHECK int srv_start(srv *s);
 void srv_stop(srv *s);        /* graceful: see worker.c */
 void srv_post(worker *w, srv_msg *m); /* takes m */
+/* The worker whose loop runs on this thread; NULL on any other thread. */
+worker *srv_worker_self(void);
+/* 1 when nothing waits in w's inbox. */
+int srv_inbox_empty(worker *w);
 srv_msg *srv_msg_new(srv_msg_kind kind, uint64_t conn_id, uint64_t sid, const uint8_t *data,
                      size_t len);
 sconn *srv_conn_find(worker *w, uint64_t id);
@@ -205,6 +215,21 @@ size_t srv_reg_send_local(srv *s, const char *user, uint32_t device, uint64_t ex
                           srv_msg_kind kind, uint64_t sid, const uint8_t *data, size_t len);
 /* Every worker: make each live connection read its queue from the store again. */
 void srv_reg_resync(srv *s);
+
+/* ---- devcache.c: the device lists of the message path ---- */
+PARLEY_MUST_CHECK int srv_devcache_init(srv *s); /* after s->db is open */
+void srv_devcache_free(srv *s);
+/* The live device ids of user, by id, and whether its account exists. */
+PARLEY_MUST_CHECK int srv_devices_of(srv *s, const char *user, uint32_t ids[PSTORE_DEVICES_MAX],
+                                     size_t *n, int *exists);
+/* Call after every committed change to user's devices (added, removed,
+ * identity): every process re-reads the list at its next lookup. */
+void srv_devices_changed(srv *s, const char *user);
+typedef struct {
+    size_t entries, max, bytes;
+    uint64_t hits, misses;
+} srv_devcache_info;
+void srv_devcache_stats(srv *s, srv_devcache_info *st);
 
 /* ---- peer.c: several processes on one port and one database ---- */
 PARLEY_MUST_CHECK int srv_peers_start(srv *s); /* no-op without peers_dir */
@@ -283,6 +308,10 @@ void srv_conn_ix_sweep(worker *w, int gen_changed, uint64_t last_gen);
 /* ---- conn.c ---- */
 void srv_conn_accept(worker *w, int fd);
 void srv_conn_handle_msg(worker *w, srv_msg *m);
+/* A stored copy for the connection conn_id of w, on w's thread (the live
+ * and backlog rules of conn.c decide whether it is sent now). data must
+ * not be the thread's scratch buffer of conn.c. */
+void srv_conn_push(worker *w, uint64_t conn_id, uint64_t sid, const uint8_t *data, size_t len);
 void srv_conn_close_all(worker *w);
 void srv_conn_free_all(worker *w);
 void srv_conn_trim_idle(worker *w);

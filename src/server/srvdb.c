@@ -1,16 +1,79 @@
 /* The server's own tables and read-only listings (srvdb.h). */
 #include "server/srvdb.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include "util/safety.h"
 
 struct srvdb {
     sqlite3 *db;
     pthread_mutex_t mu;
+    uint64_t *gen; /* SRVDB_DEVGEN_SLOTS counters in "DB-devgen", shared; NULL: none */
 };
+
+#define SRVDB_DEVGEN_BYTES ((size_t)SRVDB_DEVGEN_SLOTS * sizeof(uint64_t))
+
+/*
+ * The device generations live in a file next to the database, mapped
+ * shared by every process that opens it (each parleyd process, parleyctl),
+ * the way SQLite's own -shm file is: a change is seen by the next lookup
+ * in any process without a system call, let alone a read transaction. A
+ * file of another size is left alone, and there are no generations then
+ * (srvdb_devgen_ready says so; the server does not cache without them).
+ */
+static void devgen_map(srvdb *d, const char *path)
+{
+    char name[1100];
+    struct stat st;
+    if (strcmp(path, ":memory:") == 0 ||
+        snprintf(name, sizeof name, "%s-devgen", path) >= (int)sizeof name)
+        return;
+    int fd = open(name, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return;
+    off_t size = fstat(fd, &st) == 0 ? st.st_size : -1;
+    /* Two processes growing a new file both make it the same zeroed size. */
+    if (size == 0 && ftruncate(fd, (off_t)SRVDB_DEVGEN_BYTES) == 0)
+        size = (off_t)SRVDB_DEVGEN_BYTES;
+    if (size == (off_t)SRVDB_DEVGEN_BYTES) {
+        void *m = mmap(NULL, SRVDB_DEVGEN_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (m != MAP_FAILED)
+            d->gen = m;
+    }
+    close(fd);
+}
+
+/* FNV-1a: the same slot for a user in every process. */
+static size_t devgen_slot(const char *user)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (const unsigned char *p = (const unsigned char *)user; *p != '\0'; p++)
+        h = (h ^ *p) * 0x100000001b3ULL;
+    return (size_t)(h & (SRVDB_DEVGEN_SLOTS - 1));
+}
+
+int srvdb_devgen_ready(const srvdb *d)
+{
+    return d->gen != NULL;
+}
+
+uint64_t srvdb_devgen(const srvdb *d, const char *user)
+{
+    return d->gen == NULL ? 0 : __atomic_load_n(&d->gen[devgen_slot(user)], __ATOMIC_ACQUIRE);
+}
+
+void srvdb_devices_changed(srvdb *d, const char *user)
+{
+    if (d->gen != NULL)
+        __atomic_add_fetch(&d->gen[devgen_slot(user)], 1, __ATOMIC_RELEASE);
+}
 
 static int sql_err(int src)
 {
@@ -29,6 +92,7 @@ int srvdb_open(srvdb **out, const char *path)
     pthread_mutex_init(&d->mu, NULL);
     int src = sqlite3_open_v2(path, &d->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, NULL);
     ENSURE(src == SQLITE_OK, sql_err(src));
+    devgen_map(d, path);
     sqlite3_busy_timeout(d->db, 5000);
     src = sqlite3_exec(d->db,
                        "CREATE TABLE IF NOT EXISTS parleyd_identity("
@@ -55,6 +119,8 @@ void srvdb_close(srvdb *d)
 {
     if (d == NULL)
         return;
+    if (d->gen != NULL)
+        munmap(d->gen, SRVDB_DEVGEN_BYTES);
     sqlite3_close(d->db);
     pthread_mutex_destroy(&d->mu);
     free(d);
@@ -114,6 +180,7 @@ int srvdb_identity_set(srvdb *d, const char *user, uint32_t device, const uint8_
     sqlite3_bind_int64(st, 4, registration);
     src = sqlite3_step(st);
     ENSURE(src == SQLITE_DONE, sql_err(src));
+    srvdb_devices_changed(d, user);
     rc = PARLEY_OK;
 out:
     sqlite3_finalize(st);
@@ -133,6 +200,7 @@ int srvdb_identity_delete(srvdb *d, const char *user, uint32_t device)
     sqlite3_bind_int64(st, 2, device);
     src = sqlite3_step(st);
     ENSURE(src == SQLITE_DONE, sql_err(src));
+    srvdb_devices_changed(d, user);
     rc = PARLEY_OK;
 out:
     sqlite3_finalize(st);

@@ -9,6 +9,10 @@
  *    the table parleyd_identity until it has.
  *  - read-only listings for parleyctl (accounts, counts) that the store
  *    interface does not offer.
+ *  - the device generations: counters shared by every process on the
+ *    database, one of which moves whenever a device of a user is added or
+ *    removed or its identity changes, so that parleyd's device-list cache
+ *    (devcache.c) notices a change made by another process at once.
  *
  * Every call is synchronous and serialized by a mutex: these are rare
  * (logins of new devices, key uploads, admin) next to the queue traffic,
@@ -37,6 +41,23 @@ PARLEY_MUST_CHECK int srvdb_identity_set(srvdb *d, const char *user, uint32_t de
                                          const uint8_t *key, size_t key_len,
                                          uint32_t registration);
 PARLEY_MUST_CHECK int srvdb_identity_delete(srvdb *d, const char *user, uint32_t device);
+
+/* Device generations. A writer calls srvdb_devices_changed after its
+ * change has committed (identity_set and identity_delete do it
+ * themselves); a reader takes srvdb_devgen before it reads the devices and
+ * keeps what it read only while the generation stays the same. Users share
+ * slots, so an unrelated change may move a generation too (a needless
+ * re-read, never a missed one). */
+enum {
+    SRVDB_DEVGEN_SLOTS = 4096,
+    /* A cached list is read again after this at the latest, which bounds
+     * how long a change that moved no generation can go unseen. */
+    SRVDB_DEVGEN_TTL_S = 60,
+};
+/* 0 when the generations file could not be mapped (nothing is shared). */
+int srvdb_devgen_ready(const srvdb *d);
+uint64_t srvdb_devgen(const srvdb *d, const char *user);
+void srvdb_devices_changed(srvdb *d, const char *user);
 
 typedef int (*srvdb_account_fn)(void *ctx, const char *address, int status, int64_t created,
                                 int devices);

@@ -233,9 +233,25 @@ out:
     return rc;
 }
 
+static _Thread_local worker *self;
+
+worker *srv_worker_self(void)
+{
+    return self;
+}
+
+int srv_inbox_empty(worker *w)
+{
+    pthread_mutex_lock(&w->mu);
+    int empty = w->head == NULL;
+    pthread_mutex_unlock(&w->mu);
+    return empty;
+}
+
 static void *worker_main(void *arg)
 {
     worker *w = arg;
+    self = w;
     event_base_dispatch(w->base);
     return NULL;
 }

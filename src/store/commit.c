@@ -310,7 +310,7 @@ void pstore_chan_free(pstore_chan *c)
 static int submit(pstore_chan *c, pstore_op *op)
 {
     pstore_commitq *q = c->q;
-    int rc;
+    int rc, wake = 0;
     pthread_mutex_lock(&q->mu);
     if (q->stopping) {
         rc = PARLEY_ERR_STORE_CLOSED;
@@ -329,10 +329,14 @@ static int submit(pstore_chan *c, pstore_op *op)
         q->tail = op;
         q->count++;
         q->bytes += op->bytes;
-        pthread_cond_signal(&q->work);
+        /* The writer sleeps only on an empty queue. Woken after the lock
+         * is dropped, so that it does not wake only to wait for it. */
+        wake = q->head == op;
         rc = PARLEY_OK;
     }
     pthread_mutex_unlock(&q->mu);
+    if (wake)
+        pthread_cond_signal(&q->work);
     return rc;
 }
 

@@ -199,8 +199,9 @@ void st_cleanup(st_server *s)
         return;
     }
     char path[400];
-    const char *names[] = {"parleyd.db", "parleyd.db-wal", "parleyd.db-shm", "server.key",
-                           "server.cert", "root.key", "parleyd.ini", "parleyd.log"};
+    const char *names[] = {"parleyd.db",        "parleyd.db-wal", "parleyd.db-shm",
+                           "parleyd.db-devgen", "server.key",     "server.cert",
+                           "root.key",          "parleyd.ini",    "parleyd.log"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         snprintf(path, sizeof path, "%s/%s", s->dir, names[i]);
         unlink(path);

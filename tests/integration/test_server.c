@@ -441,6 +441,23 @@ static void test_fanout(void)
     CHECK(first != NULL && strcmp(parley_stanza_attr(first, "reason"), "removed") == 0);
     parley_stanza_free(first);
     st_close(&a2);
+    /* The next message sees the removal (the lists are cached, devcache.c). */
+    a = NULL;
+    CHECK(send_msg(&a1, "m7", "bob@gk.example", all, 3, 8) == 0);
+    CHECK(wait_ack(&a1, "m7", &a) == 409);
+    CHECK(a != NULL && has_child_jid(a, "stale", "alice@gk.example/2"));
+    parley_stanza_free(a);
+    CHECK(send_msg(&a1, "m7", "bob@gk.example", both, 2, 8) == 0);
+    CHECK(wait_ack(&a1, "m7", NULL) == 0);
+    /* So does a removal by parleyctl, behind the server's back. */
+    CHECK(st_ctl(&S, NULL, 0, "device", "remove", "bob@gk.example", "2") == 0);
+    a = NULL;
+    CHECK(send_msg(&a1, "m8", "bob@gk.example", both, 2, 8) == 0);
+    CHECK(wait_ack(&a1, "m8", &a) == 409);
+    CHECK(a != NULL && has_child_jid(a, "stale", "bob@gk.example/2"));
+    parley_stanza_free(a);
+    CHECK(send_msg(&a1, "m8", "bob@gk.example", only1, 1, 8) == 0);
+    CHECK(wait_ack(&a1, "m8", NULL) == 0);
     st_close(&a1);
 }
 

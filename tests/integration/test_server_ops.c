@@ -4,7 +4,8 @@
  * loads a newly issued certificate for new connections while existing
  * ones carry on (also once idle long enough to have been trimmed), a
  * certificate for another key is refused and the current one stays, and
- * SIGUSR1 logs the counters with memory and commit queue.
+ * SIGUSR1 logs the counters with memory and commit queue, and
+ * device_cache bounds the device lists kept.
  * Arguments: the parleyd and parleyctl programs.
  */
 #include <signal.h>
@@ -87,6 +88,102 @@ static int ping_ok(st_client *c)
     int ok = st_iq_code(r) == 0;
     parley_stanza_free(r);
     return ok;
+}
+
+/* A message from c to user's device `dev`: its ack, 0 or the error code
+ * (-1 for none). */
+static int message_ack(st_client *c, const char *id, const char *user, unsigned dev)
+{
+    char xml[512];
+    snprintf(xml, sizeof xml,
+             "<message id=\"%s\" to=\"%s\"><participants><to jid=\"%s/%u\"><enc v=\"2\" "
+             "type=\"msg\">QUJD</enc></to></participants></message>",
+             id, user, user, dev);
+    if (st_send(c, xml) != 0)
+        return -1;
+    for (int i = 0; i < 20; i++) {
+        parley_stanza *a = st_expect(c, "ack", 10000);
+        if (a == NULL)
+            return -1;
+        const char *aid = parley_stanza_attr(a, "id");
+        uint64_t err = 0;
+        int match = aid != NULL && strcmp(aid, id) == 0;
+        int rc = parley_stanza_attr_u64(a, "error", &err) == 0 ? (int)err : 0;
+        parley_stanza_free(a);
+        if (match)
+            return rc;
+    }
+    return -1;
+}
+
+/* device_cache bounds the lists kept: four users through a cache of two
+ * leave two entries, and every check is still answered from the truth. */
+static void test_device_cache_bound(const char *parleyd, const char *parleyctl)
+{
+    static const char *const names[] = {"u0@example.org", "u1@example.org", "u2@example.org",
+                                        "u3@example.org"};
+    st_dev u[4];
+    st_client c;
+    char code[64];
+    CHECK(st_setup(&S, parleyd, parleyctl, "device_cache = 2") == 0);
+    CHECK(st_start(&S) == 0);
+    for (int i = 0; i < 4; i++) {
+        st_dev_new(&u[i], names[i]);
+        CHECK(st_user_add(&S, names[i], code) == 0);
+        CHECK(st_register(&c, &S, &u[i], code));
+        st_close(&c);
+    }
+    CHECK(st_login(&c, &S, &u[0]));
+    for (int round = 0; round < 2; round++) {
+        for (int i = 1; i < 4; i++) {
+            char id[16];
+            snprintf(id, sizeof id, "r%di%d", round, i);
+            CHECK(message_ack(&c, id, names[i], 1) == 0);
+            snprintf(id, sizeof id, "s%di%d", round, i);
+            CHECK(message_ack(&c, id, names[i], 2) == 409);
+        }
+    }
+    st_close(&c);
+    CHECK(kill(S.pid, SIGUSR1) == 0);
+    CHECK(wait_log("device_cache=2 device_cache_max=2 device_cache_kib=[1-9]", 3000));
+    /* The sender's own list stays the most recent: looked up after each recipient's. */
+    CHECK(wait_log("device_cache_hits=[1-9][0-9]* device_cache_misses=[1-9]", 3000));
+    CHECK(st_stop(&S, SIGTERM) >= 0);
+    st_cleanup(&S);
+}
+
+/* A generations file parleyd cannot use (another size) turns the cache
+ * off rather than leaving it blind to other processes: every list is read
+ * from the store, and messages are still checked against the truth. */
+static void test_device_cache_off(const char *parleyd, const char *parleyctl)
+{
+    st_dev a, b;
+    st_client c;
+    char code[64], path[400];
+    CHECK(st_setup(&S, parleyd, parleyctl, NULL) == 0);
+    snprintf(path, sizeof path, "%s-devgen", S.db);
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL && fputs("not the generations", f) >= 0);
+    if (f != NULL)
+        fclose(f);
+    CHECK(st_start(&S) == 0);
+    CHECK(wait_log("device_cache: no shared device generations", 3000));
+    st_dev_new(&a, "a@example.org");
+    st_dev_new(&b, "b@example.org");
+    CHECK(st_user_add(&S, b.user, code) == 0);
+    CHECK(st_register(&c, &S, &b, code));
+    st_close(&c);
+    CHECK(st_user_add(&S, a.user, code) == 0);
+    CHECK(st_register(&c, &S, &a, code));
+    CHECK(message_ack(&c, "o1", b.user, 1) == 0);
+    CHECK(message_ack(&c, "o2", b.user, 2) == 409);
+    CHECK(st_ctl(&S, NULL, 0, "device", "remove", b.user, "1") == 0);
+    CHECK(message_ack(&c, "o3", b.user, 1) == 409);
+    st_close(&c);
+    CHECK(kill(S.pid, SIGUSR1) == 0);
+    CHECK(wait_log("device_cache=0 device_cache_max=0 ", 3000));
+    CHECK(st_stop(&S, SIGTERM) >= 0);
+    st_cleanup(&S);
 }
 
 int main(int argc, char **argv)
@@ -206,5 +303,8 @@ int main(int argc, char **argv)
     st_close(&dc);
     CHECK(st_stop(&S, SIGTERM) >= 0);
     st_cleanup(&S);
+
+    test_device_cache_bound(argv[1], argv[2]);
+    test_device_cache_off(argv[1], argv[2]);
     TEST_MAIN_END();
 }

@@ -2,8 +2,10 @@
  * parleyd --processes: several server processes on one port and one
  * database. A message from a device connected to one process reaches a
  * device that is online on the other one at once (peer announcements),
- * a server that dies is started again and serves, and SIGTERM stops
- * them all cleanly, leaving no peer socket behind.
+ * every process sees a change to a user's devices made on another one
+ * (or by parleyctl) at the next message, a server that dies is started
+ * again and serves, and SIGTERM stops them all cleanly, leaving no peer
+ * socket behind.
  * Arguments: the parleyd and parleyctl programs.
  */
 #include <dirent.h>
@@ -216,6 +218,158 @@ static void test_cross_process(void)
     CHECK(log_count("peers: ") >= 2);
 }
 
+/* A message to `to` addressed to the given devices. */
+static int send_to(st_client *c, const char *id, const char *to, const char *const *jids, size_t n)
+{
+    char xml[2048];
+    size_t o =
+        (size_t)snprintf(xml, sizeof xml, "<message id=\"%s\" to=\"%s\"><participants>", id, to);
+    for (size_t i = 0; i < n && o < sizeof xml; i++)
+        o += (size_t)snprintf(xml + o, sizeof xml - o,
+                              "<to jid=\"%s\"><enc v=\"2\" type=\"msg\">QUJDREVGR0g=</enc></to>",
+                              jids[i]);
+    if (o >= sizeof xml)
+        return -1;
+    snprintf(xml + o, sizeof xml - o, "</participants></message>");
+    return st_send(c, xml);
+}
+
+/* The sender's ack for id: 0 success, the error code, or -1 for none;
+ * with keep, the ack stays for the caller. */
+static int ack_of(st_client *c, const char *id, parley_stanza **keep)
+{
+    for (int i = 0; i < 100; i++) {
+        parley_stanza *a = st_expect(c, "ack", 10000);
+        if (a == NULL)
+            return -1;
+        const char *aid = parley_stanza_attr(a, "id");
+        if (aid == NULL || strcmp(aid, id) != 0) {
+            parley_stanza_free(a);
+            continue;
+        }
+        uint64_t err = 0;
+        int rc = parley_stanza_attr_u64(a, "error", &err) == 0 ? (int)err : 0;
+        if (keep != NULL)
+            *keep = a;
+        else
+            parley_stanza_free(a);
+        return rc;
+    }
+    return -1;
+}
+
+/* The refusal names exactly one device, jid, as `what` (missing or stale). */
+static int refused_for(st_client *c, const char *id, const char *what, const char *jid)
+{
+    parley_stanza *a = NULL;
+    int ok = ack_of(c, id, &a) == 409 && a != NULL && parley_stanza_child_count(a) == 1;
+    const parley_stanza *e = ok ? parley_stanza_child(a, what) : NULL;
+    ok = e != NULL && parley_stanza_attr(e, "jid") != NULL &&
+         strcmp(parley_stanza_attr(e, "jid"), jid) == 0;
+    parley_stanza_free(a);
+    return ok;
+}
+
+/* Link a new device d of user, with a code asked for on c (a device of user). */
+static int link_device(st_client *c, st_dev *d, const char *user)
+{
+    st_client n;
+    parley_stanza *r = st_iq(c, "<iq id=\"lc\" type=\"set\"><link-code/></iq>", "lc");
+    parley_stanza *lc = r != NULL ? parley_stanza_child(r, "link-code") : NULL;
+    const char *code = lc != NULL ? parley_stanza_attr(lc, "code") : NULL;
+    int ok = 0;
+    st_dev_new(d, user);
+    if (code != NULL && st_link(&n, &S, d, code)) {
+        ok = 1;
+        st_close(&n);
+    }
+    parley_stanza_free(r);
+    return ok;
+}
+
+/*
+ * The device lists each process keeps (devcache.c) follow every change,
+ * whichever process or program made it: dave's process has cached erin's
+ * list and its own when erin links and removes devices on the other
+ * process and parleyctl removes one; the next message is checked against
+ * the new list each time.
+ */
+static void test_device_changes(void)
+{
+    st_dev dave, erin, erin2, erin3, dave2;
+    st_client d, e;
+    char code[64], ej1[200], ej2[200], ej3[200], dj2[200];
+    long pd = 0, pe = 0;
+    st_dev_new(&dave, "dave@example.org");
+    st_dev_new(&erin, "erin@example.org");
+    CHECK(st_user_add(&S, dave.user, code) == 0);
+    CHECK(st_register(&d, &S, &dave, code));
+    st_close(&d);
+    CHECK(st_user_add(&S, erin.user, code) == 0);
+    CHECK(st_register(&e, &S, &erin, code));
+    st_close(&e);
+    snprintf(ej1, sizeof ej1, "%s/1", erin.user);
+    CHECK(st_login(&e, &S, &erin));
+    pe = login_pid(ej1);
+    CHECK(pe != 0);
+    int apart = login_elsewhere(&d, &dave, pe, &pd);
+    CHECK(apart);
+    if (!apart)
+        return;
+    const char *one[] = {ej1};
+    /* Both lists are now cached on dave's process. */
+    CHECK(send_to(&d, "d1", erin.user, one, 1) == 0);
+    CHECK(ack_of(&d, "d1", NULL) == 0);
+    CHECK(receive(&e, "d1", 3000));
+    CHECK(send_to(&d, "d2", erin.user, one, 1) == 0);
+    CHECK(ack_of(&d, "d2", NULL) == 0);
+    CHECK(receive(&e, "d2", 3000));
+
+    /* Linked: the new device is required at once. */
+    CHECK(link_device(&e, &erin2, erin.user));
+    CHECK(erin2.device == 2);
+    snprintf(ej2, sizeof ej2, "%s/2", erin.user);
+    CHECK(send_to(&d, "d3", erin.user, one, 1) == 0);
+    CHECK(refused_for(&d, "d3", "missing", ej2));
+    const char *both[] = {ej1, ej2};
+    CHECK(send_to(&d, "d4", erin.user, both, 2) == 0);
+    CHECK(ack_of(&d, "d4", NULL) == 0);
+    CHECK(receive(&e, "d4", 3000));
+
+    /* Removed on erin's process: stale on dave's at once. */
+    parley_stanza *r = st_iq(&e, "<iq id=\"rm\" type=\"set\"><remove-device id=\"2\"/></iq>", "rm");
+    CHECK(st_iq_code(r) == 0);
+    parley_stanza_free(r);
+    CHECK(send_to(&d, "d5", erin.user, both, 2) == 0);
+    CHECK(refused_for(&d, "d5", "stale", ej2));
+    CHECK(send_to(&d, "d6", erin.user, one, 1) == 0);
+    CHECK(ack_of(&d, "d6", NULL) == 0);
+    CHECK(receive(&e, "d6", 3000));
+
+    /* Removed by parleyctl, a program of its own. */
+    CHECK(link_device(&e, &erin3, erin.user));
+    CHECK(erin3.device == 3);
+    snprintf(ej3, sizeof ej3, "%s/3", erin.user);
+    const char *with3[] = {ej1, ej3};
+    CHECK(send_to(&d, "d7", erin.user, with3, 2) == 0);
+    CHECK(ack_of(&d, "d7", NULL) == 0);
+    CHECK(st_ctl(&S, NULL, 0, "device", "remove", erin.user, "3") == 0);
+    CHECK(send_to(&d, "d8", erin.user, with3, 2) == 0);
+    CHECK(refused_for(&d, "d8", "stale", ej3));
+
+    /* The sender's own list: a device linked to dave is missing too. */
+    CHECK(link_device(&d, &dave2, dave.user));
+    snprintf(dj2, sizeof dj2, "%s/%u", dave.user, dave2.device);
+    CHECK(send_to(&d, "d9", erin.user, one, 1) == 0);
+    CHECK(refused_for(&d, "d9", "missing", dj2));
+    const char *fan[] = {ej1, dj2};
+    CHECK(send_to(&d, "d10", erin.user, fan, 2) == 0);
+    CHECK(ack_of(&d, "d10", NULL) == 0);
+    CHECK(receive(&e, "d10", 3000));
+    st_close(&d);
+    st_close(&e);
+}
+
 static long first_child_pid(void)
 {
     char *b = read_log();
@@ -272,6 +426,7 @@ int main(int argc, char **argv)
     CHECK(peer_sockets() == 2);
     if (S.port > 0) {
         test_cross_process();
+        test_device_changes();
         test_restart();
     }
     int st = st_stop(&S, SIGTERM);

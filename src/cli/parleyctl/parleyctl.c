@@ -241,6 +241,12 @@ static int cmd_device(const char *db, int argc, char **argv)
         else
             devs[0].device_id = (uint32_t)id;
         GUARD(pstore_device_remove(s, argv[1], (uint32_t)id));
+        /* Running parleyd processes read the user's devices again. */
+        srvdb_devices_changed(d, argv[1]);
+        if (!srvdb_devgen_ready(d))
+            fprintf(stderr, "warning: cannot use %s-devgen: a running parleyd may use the old "
+                            "device list for up to %d s\n",
+                    db, SRVDB_DEVGEN_TTL_S);
         for (size_t i = 0; i < n; i++) {
             rc = srvdb_identity_delete(d, argv[1], devs[i].device_id);
             if (rc < 0 && rc != PARLEY_ERR_NOT_FOUND)

@@ -274,6 +274,7 @@ static int remove_provider_devices(pstore *s, const char *db, const pstore_provi
         /* Linked devices first: removing the primary would take them along. */
         for (size_t k = nd; k-- > 0;) {
             GUARD(pstore_device_remove(s, du.users[i], devs[k].device_id));
+            srvdb_devices_changed(d, du.users[i]);
             rc = srvdb_identity_delete(d, du.users[i], devs[k].device_id);
             if (rc < 0 && rc != PARLEY_ERR_NOT_FOUND)
                 GUARD(rc);
@@ -282,6 +283,10 @@ static int remove_provider_devices(pstore *s, const char *db, const pstore_provi
     }
     printf("removed %zu device%s of %zu user%s\n", removed, removed == 1 ? "" : "s", du.n,
            du.n == 1 ? "" : "s");
+    if (removed > 0 && !srvdb_devgen_ready(d))
+        fprintf(stderr, "warning: cannot use %s-devgen: a running parleyd may use the old "
+                        "device lists for up to %d s\n",
+                db, SRVDB_DEVGEN_TTL_S);
     rc = PARLEY_OK;
 out:
     free(du.users);

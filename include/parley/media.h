@@ -79,6 +79,13 @@ typedef struct parley_media_decryptor parley_media_decryptor;
  * PARLEY_MEDIA_SIZE_UNKNOWN; an attachment provides all three, and a
  * receiver should pass them. With a known size, bytes beyond the blob's
  * size are refused as soon as they arrive.
+ *
+ * For a large blob fed in large updates the decryptor hashes on a second
+ * core, with a thread of its own that final, a failed update or free
+ * joins (docs/media.md, "Decryption on two cores"); each update returns
+ * only once that thread is done with in, so nothing about the calls
+ * changes. After fork, the child may go on with a decryptor created
+ * before (on one core), unless the fork came during one of its updates.
  */
 PARLEY_MUST_CHECK int parley_media_decryptor_new(parley_media_decryptor **out,
                                                  const uint8_t key[PARLEY_MEDIA_KEY_LEN],

@@ -179,6 +179,13 @@ PARLEY_MUST_CHECK int pc_cbc_stream_update_hashed(pc_cbc_stream *s, uint8_t *out
                                                   pc_sha256_ctx *const h[3],
                                                   const int over_out[3]);
 
+/* pc_cbc_stream_update, and the output absorbed into h: for decryption,
+ * the plaintext hash computed beside the decryption where the CPU has
+ * AES-NI and the SHA extensions. */
+PARLEY_MUST_CHECK int pc_cbc_stream_update_hash_out(pc_cbc_stream *s, uint8_t *out,
+                                                    size_t out_max, size_t *out_len,
+                                                    const uint8_t *in, size_t n, pc_sha256_ctx *h);
+
 /*
  * Password hashing (src/crypto/pwhash.c): Argon2id through libsodium's
  * crypto_pwhash_str, for services with their own accounts. interactive

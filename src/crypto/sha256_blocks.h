@@ -29,6 +29,18 @@ void pc_aes256_cbc_enc_blocks(const uint8_t rk[240], uint8_t chain[16], const ui
                               uint8_t *out, size_t nblocks);
 void pc_aes256_cbc_sha3(const uint8_t rk[240], uint8_t chain[16], const uint8_t *pt, uint8_t *ct,
                         size_t first, size_t m, uint32_t *const st[3], const uint8_t *const d[3]);
+/*
+ * CBC decryption with AES-NI (src/crypto/cbc_hmac.c), under the same
+ * condition. dk is the 240-byte decryption schedule. dec_sha1 decrypts
+ * `steps` 64-byte steps of ct into pt and, alongside step i, compresses
+ * the 64 bytes at hp + 64 i into st, which must be plaintext already
+ * written (by earlier steps or calls); pt may equal ct for dec_blocks.
+ */
+void pc_aes256_dec_expand(uint8_t dk[240], const uint8_t key[32]);
+void pc_aes256_cbc_dec_blocks(const uint8_t dk[240], uint8_t chain[16], const uint8_t *ct,
+                              uint8_t *pt, size_t nblocks);
+void pc_aes256_cbc_dec_sha1(const uint8_t dk[240], uint8_t chain[16], const uint8_t *ct,
+                            uint8_t *pt, size_t steps, uint32_t st[8], const uint8_t *hp);
 /* Tests: 1 makes new streams and hashes take the portable (OpenSSL) paths. */
 void pc_crypto_stream_portable(int on);
 

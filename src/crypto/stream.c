@@ -16,10 +16,18 @@
 
 
 /*
- * A CBC stream. Encryption on a CPU with AES-NI and the SHA extensions
- * runs on our own key schedule (`own`), so that it can be interleaved with
- * hashing (pc_cbc_stream_update_hashed); everything else goes through
- * OpenSSL's EVP.
+ * A CBC stream. On a CPU with AES-NI and the SHA extensions both
+ * directions run on our own key schedule (`own`: rk is the encryption or
+ * the decryption schedule), so that they can be interleaved with hashing
+ * (pc_cbc_stream_update_hashed, pc_cbc_stream_update_hash_out);
+ * everything else goes through OpenSSL's EVP.
+ *
+ * Decrypting, pend holds 1 to 16 bytes once anything has arrived: the
+ * last block is kept back until final checks its padding, as EVP does,
+ * so both paths release the same bytes at the same calls. Long runs of
+ * whole blocks that are not hashed still go through EVP (ctx, without
+ * padding, its IV set to our chain), whose wide AES code decrypts them
+ * faster than our four blocks at a time.
  */
 struct pc_cbc_stream {
     EVP_CIPHER_CTX *ctx;
@@ -36,9 +44,18 @@ int pc_cbc_stream_new(pc_cbc_stream **out, int encrypt, const uint8_t key[32],
     pc_cbc_stream *s = calloc(1, sizeof *s);
     ENSURE(s != NULL, PARLEY_ERR_NOMEM);
     s->encrypt = encrypt ? 1 : 0;
-    if (s->encrypt && pc_aes_sha_available()) {
+    if (pc_aes_sha_available()) {
         s->own = 1;
-        pc_aes256_expand(s->rk, key);
+        if (s->encrypt) {
+            pc_aes256_expand(s->rk, key);
+        } else {
+            pc_aes256_dec_expand(s->rk, key);
+            s->ctx = EVP_CIPHER_CTX_new();
+            ENSURE(s->ctx != NULL, PARLEY_ERR_NOMEM);
+            ENSURE(EVP_CipherInit_ex2(s->ctx, pc_cipher_aes256_cbc, key, iv, 0, NULL) == 1,
+                   PARLEY_ERR_CRYPTO);
+            ENSURE(EVP_CIPHER_CTX_set_padding(s->ctx, 0) == 1, PARLEY_ERR_CRYPTO);
+        }
         memcpy(s->chain, iv, 16);
     } else {
         s->ctx = EVP_CIPHER_CTX_new();
@@ -83,16 +100,21 @@ static void own_update(pc_cbc_stream *s, uint8_t *out, size_t *out_len, const ui
     *out_len = written;
 }
 
+static int own_dec_update(pc_cbc_stream *s, uint8_t *out, size_t *out_len, const uint8_t *in,
+                          size_t n, pc_sha256_ctx *h);
+
 int pc_cbc_stream_update(pc_cbc_stream *s, uint8_t *out, size_t out_max, size_t *out_len,
                          const uint8_t *in, size_t n)
 {
     size_t done = 0, written = 0;
     if (out_max < n + PC_AES_BLOCK)
         return PARLEY_ERR_BUFFER;
-    if (s->own) {
+    if (s->own && s->encrypt) {
         own_update(s, out, out_len, in, n);
         return PARLEY_OK;
     }
+    if (s->own)
+        return own_dec_update(s, out, out_len, in, n, NULL);
     while (done < n) {
         /* EVP takes int lengths: feed at most 1 GiB at a time. */
         size_t step = n - done;
@@ -113,6 +135,32 @@ int pc_cbc_stream_final(pc_cbc_stream *s, uint8_t *out, size_t out_max, size_t *
     int l = 0;
     if (out_max < PC_AES_BLOCK)
         return PARLEY_ERR_BUFFER;
+    if (s->own && !s->encrypt) {
+        /* the kept-back block, whole, with PKCS#7 padding of 1..16 bytes
+         * each the pad length (the check OpenSSL makes) */
+        uint8_t last[16];
+        if (s->pend_len != 16) {
+            pc_wipe(out, PC_AES_BLOCK);
+            return PARLEY_ERR_DECODE;
+        }
+        pc_aes256_cbc_dec_blocks(s->rk, s->chain, s->pend, last, 1);
+        uint8_t pad = last[15];
+        int bad = pad == 0 || pad > 16;
+        for (size_t j = 1; j <= 16 && !bad; j++)
+            if (j <= pad && last[16 - j] != pad)
+                bad = 1;
+        s->pend_len = 0;
+        pc_wipe(s->pend, sizeof s->pend);
+        if (bad) {
+            pc_wipe(last, sizeof last);
+            pc_wipe(out, PC_AES_BLOCK);
+            return PARLEY_ERR_DECODE;
+        }
+        memcpy(out, last, (size_t)(16 - pad));
+        pc_wipe(last, sizeof last);
+        *out_len = (size_t)(16 - pad);
+        return PARLEY_OK;
+    }
     if (s->own) {
         /* PKCS#7: 1..16 bytes, each the pad length */
         uint8_t pad = (uint8_t)(16 - s->pend_len);
@@ -441,4 +489,107 @@ int pc_cbc_stream_update_hashed(pc_cbc_stream *s, uint8_t *out, size_t out_max,
     rc = PARLEY_OK;
 out:
     return rc;
+}
+
+/* Whole blocks, chained from s->chain; pt may equal ct. */
+static int dec_whole(pc_cbc_stream *s, const uint8_t *ct, uint8_t *pt, size_t nblocks)
+{
+    uint8_t last[16];
+    if (nblocks < 8) {
+        pc_aes256_cbc_dec_blocks(s->rk, s->chain, ct, pt, nblocks);
+        return PARLEY_OK;
+    }
+    /* the next chain value, before an in-place decryption overwrites it */
+    memcpy(last, ct + 16 * (nblocks - 1), 16);
+    if (EVP_CipherInit_ex2(s->ctx, NULL, NULL, s->chain, 0, NULL) != 1)
+        return PARLEY_ERR_CRYPTO;
+    for (size_t done = 0; done < nblocks;) {
+        /* EVP takes int lengths: 1 GiB at a time */
+        size_t step = nblocks - done < ((size_t)1 << 26) ? nblocks - done : (size_t)1 << 26;
+        int l = 0;
+        if (EVP_CipherUpdate(s->ctx, pt + 16 * done, &l, ct + 16 * done, (int)(16 * step)) != 1 ||
+            (size_t)l != 16 * step)
+            return PARLEY_ERR_CRYPTO;
+        done += step;
+    }
+    memcpy(s->chain, last, 16);
+    return PARLEY_OK;
+}
+
+/*
+ * Own decryption: of the T bytes held and arriving, the first
+ * 16 ((T - 1) / 16) are whole blocks that can be released; the 1 to 16
+ * bytes after them wait in pend. With h, the plaintext written is also
+ * absorbed into h, with the hash compressions beside the decryption
+ * (pc_aes256_cbc_dec_sha1) for the run of whole steps.
+ */
+static int own_dec_update(pc_cbc_stream *s, uint8_t *out, size_t *out_len, const uint8_t *in,
+                          size_t n, pc_sha256_ctx *h)
+{
+    int rc;
+    size_t total = s->pend_len + n, used = 0, written = 0;
+    size_t k = total == 0 ? 0 : (total - 1) / 16;
+    if (k == 0) {
+        memcpy(s->pend + s->pend_len, in, n);
+        s->pend_len += n;
+        *out_len = 0;
+        return PARLEY_OK;
+    }
+    if (s->pend_len > 0) {
+        /* the block that straddles what was held and what arrives */
+        uint8_t blk[16];
+        size_t take = 16 - s->pend_len;
+        memcpy(blk, s->pend, s->pend_len);
+        memcpy(blk + s->pend_len, in, take);
+        pc_aes256_cbc_dec_blocks(s->rk, s->chain, blk, out, 1);
+        pc_wipe(blk, sizeof blk);
+        used = take;
+        written = 16;
+        k--;
+    }
+    /* k whole blocks from in + used, contiguous */
+    const uint8_t *ct = in + used;
+    uint8_t *pt = out + written;
+    size_t steps = k / 4;
+    if (h == NULL || steps < 8) {
+        GUARD(dec_whole(s, ct, pt, k));
+        if (h != NULL)
+            sha_update(st_of(h), out, written + 16 * k);
+    } else {
+        sha_state *x = st_of(h);
+        /* Steps 0 and 1 alone: enough plaintext to complete the block
+         * waiting in h; from there h takes whole blocks from out + a,
+         * block j beside step j + 2, once step j + 1 has written it. */
+        GUARD(dec_whole(s, ct, pt, 8));
+        size_t a = (64 - x->buflen) % 64;
+        sha_update(x, out, a);
+        pc_aes256_cbc_dec_sha1(s->rk, s->chain, ct + 128, pt + 128, steps - 2, x->h, out + a);
+        x->total += 64 * (steps - 2);
+        pc_aes256_cbc_dec_blocks(s->rk, s->chain, ct + 64 * steps, pt + 64 * steps, k % 4);
+        size_t hashed = a + 64 * (steps - 2);
+        sha_update(x, out + hashed, written + 16 * k - hashed);
+    }
+    used += 16 * k;
+    written += 16 * k;
+    memcpy(s->pend, in + used, n - used);
+    s->pend_len = n - used;
+    *out_len = written;
+    rc = PARLEY_OK;
+out:
+    return rc;
+}
+
+int pc_cbc_stream_update_hash_out(pc_cbc_stream *s, uint8_t *out, size_t out_max,
+                                  size_t *out_len, const uint8_t *in, size_t n, pc_sha256_ctx *h)
+{
+    size_t l = 0;
+    if (out_max < n + PC_AES_BLOCK)
+        return PARLEY_ERR_BUFFER;
+    if (s->own && !s->encrypt)
+        return own_dec_update(s, out, out_len, in, n, h);
+    int rc = pc_cbc_stream_update(s, out, out_max, &l, in, n);
+    if (rc < 0)
+        return rc;
+    *out_len = l;
+    return pc_sha256_update(h, out, l);
 }

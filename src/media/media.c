@@ -9,10 +9,14 @@
  */
 #include "parley/media.h"
 
+#include <stdatomic.h>
 #include <string.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "crypto/crypto.h"
+#include "media/hasher.h"
+#include "media/media_internal.h"
 #include "util/safety.h"
 
 #define IV_LEN 16
@@ -174,7 +178,33 @@ struct parley_media_decryptor {
     uint64_t cipher_size, plain_size, blob_limit;
     uint8_t expect_blob[PC_SHA256_LEN], expect_plain[PC_SHA256_LEN];
     int check_blob, check_plain, failed, finished;
+    /* Two cores for large blobs: the worker, started at the first update
+     * that warrants it; no_worker once starting one failed. */
+    pm_hasher *hasher;
+    pm_split_mode split;
+    int no_worker;
+    uint64_t split_updates;
+    /* Pacing (pace()): updates left on one core, the next such pause;
+     * nanoseconds per byte absorbed on one core and on two, moving
+     * averages (0: not measured yet); fresh_two: two-core updates still
+     * to come before the average starts afresh (the first after a pause
+     * or at the start pays for waking or creating the thread). */
+    unsigned pause_left, pause_next;
+    double ns_one, ns_two;
+    int fresh_two;
 };
+
+static atomic_int split_mode_setting = PM_SPLIT_AUTO;
+
+void pm_decrypt_split_mode(pm_split_mode mode)
+{
+    atomic_store(&split_mode_setting, (int)mode);
+}
+
+uint64_t pm_decryptor_split_updates(const parley_media_decryptor *d)
+{
+    return d->split_updates;
+}
 
 int parley_media_decryptor_new(parley_media_decryptor **out,
                                const uint8_t key[PARLEY_MEDIA_KEY_LEN], parley_media_type type,
@@ -204,6 +234,9 @@ int parley_media_decryptor_new(parley_media_decryptor **out,
     d->blob_limit = plain_size == PARLEY_MEDIA_SIZE_UNKNOWN
                         ? UINT64_MAX
                         : parley_media_encrypted_size(plain_size);
+    d->split = (pm_split_mode)atomic_load(&split_mode_setting);
+    d->pause_next = PM_SPLIT_PAUSE;
+    d->fresh_two = 2;
     *out = d;
     d = NULL;
     rc = PARLEY_OK;
@@ -237,6 +270,117 @@ out:
     return rc;
 }
 
+/*
+ * Decryption on two cores (docs/media.md). The three SHA-256 streams
+ * saturate one core's SHA unit, and that unit is per core: the worker
+ * absorbs the ciphertext into the HMAC and, for part of the update, the
+ * blob hash side by side, while this thread decrypts and hashes the
+ * plaintext, then finishes the blob hash (src/media/hasher.c). Same
+ * bytes, same order, same contexts as absorb(): only where the work runs
+ * differs.
+ *
+ * The worker reads d->tail and in; neither may change, and the call may
+ * not return, before it is done, so every path goes through finish.
+ */
+static int absorb_split(parley_media_decryptor *d, const uint8_t *in, size_t n, uint8_t *out,
+                        size_t out_max, size_t *written, int *late)
+{
+    int rc;
+    size_t l = 0, w = *written;
+    const uint8_t *const seg[PM_HASHER_SEGS] = {d->tail, in};
+    const size_t len[PM_HASHER_SEGS] = {d->tail_len, n};
+    pc_sha256_ctx *const c[PM_HASHER_LANES] = {pc_hmac_sha256_inner(&d->mac), &d->blob_hash};
+    pm_hasher_post(d->hasher, c, seg, len);
+    for (size_t i = 0; i < PM_HASHER_SEGS; i++) {
+        if (len[i] == 0)
+            continue;
+        GUARD(pc_cbc_stream_update_hash_out(d->cbc, out + w, out_max - w, &l, seg[i], len[i],
+                                            &d->plain_hash));
+        w += l;
+    }
+    d->cipher_size += len[0] + len[1];
+    d->split_updates++;
+    *written = w;
+    rc = PARLEY_OK;
+out:
+    *late = pm_hasher_finish(d->hasher);
+    return rc;
+}
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Two cores are faster only when the second one is free. Another program
+ * on it, and the two threads wait for each other: then one core is
+ * faster, so the decryptor measures both and pauses the second core
+ * (PM_SPLIT_PAUSE updates, doubling while it keeps losing) when an update
+ * on two was late or the two-core average is slower than the one-core
+ * one. The pauses are also when the one-core speed gets measured.
+ */
+static void pace(parley_media_decryptor *d, int split, int late, uint64_t ns, size_t bytes)
+{
+    double r = (double)ns / (double)bytes;
+    if (!split) {
+        d->ns_one = d->ns_one == 0 ? r : (3 * d->ns_one + r) / 4;
+        return;
+    }
+    if (d->fresh_two > 0 && --d->fresh_two > 0)
+        return;
+    d->ns_two = d->ns_two == 0 ? r : (3 * d->ns_two + r) / 4;
+    if (late || (d->ns_one > 0 && d->ns_two > d->ns_one)) {
+        d->pause_left = d->pause_next;
+        d->ns_two = 0;
+        d->fresh_two = 2;
+        if (d->pause_next < PM_SPLIT_PAUSE_MAX)
+            d->pause_next *= 2;
+    } else {
+        d->pause_next = PM_SPLIT_PAUSE;
+    }
+}
+
+/* Whether an update that absorbs the tail and then `absorb` bytes of in
+ * runs on two cores; starts the worker when it is first needed. */
+static int want_split(parley_media_decryptor *d, const uint8_t *in, size_t n, size_t absorb,
+                      const uint8_t *out, size_t out_max)
+{
+    int always = d->split == PM_SPLIT_ALWAYS || d->split == PM_SPLIT_START_FAILS;
+    if (d->split == PM_SPLIT_NEVER || d->no_worker)
+        return 0;
+    if (absorb == 0 || (!always && absorb < PM_SPLIT_UPDATE_MIN))
+        return 0;
+    if (!always && d->pause_left > 0) {
+        d->pause_left--;
+        return 0;
+    }
+    /* The worker reads in while this thread writes out: overlapping
+     * buffers (never a working use: the MAC is over the ciphertext) stay
+     * on one core. */
+    uintptr_t i0 = (uintptr_t)in, o0 = (uintptr_t)out;
+    if (i0 < o0 + out_max && o0 < i0 + n)
+        return 0;
+    if (d->hasher != NULL)
+        return 1;
+    if (!always) {
+        uint64_t seen = d->cipher_size + d->tail_len + n;
+        uint64_t size = d->blob_limit != UINT64_MAX ? d->blob_limit : seen;
+        if (size < PM_SPLIT_BLOB_MIN)
+            return 0;
+    }
+    /* No thread (a process at its limit, a single core, or the test of
+     * that case): one core, for good, with the same results. */
+    if (d->split == PM_SPLIT_START_FAILS || pm_hasher_start(&d->hasher, always) != PARLEY_OK) {
+        d->hasher = NULL;
+        d->no_worker = 1;
+        return 0;
+    }
+    return 1;
+}
+
 int parley_media_decryptor_update(parley_media_decryptor *d, const uint8_t *in, size_t n,
                                   uint8_t *out, size_t out_max, size_t *out_len)
 {
@@ -251,8 +395,19 @@ int parley_media_decryptor_update(parley_media_decryptor *d, const uint8_t *in, 
                d->cipher_size + d->tail_len + n <= d->blob_limit,
            PARLEY_ERR_INVALID_MAC);
     if (n >= PARLEY_MEDIA_MAC_LEN) {
-        GUARD(absorb(d, d->tail, d->tail_len, out, out_max, &written));
-        GUARD(absorb(d, in, n - PARLEY_MEDIA_MAC_LEN, out, out_max, &written));
+        size_t body = n - PARLEY_MEDIA_MAC_LEN, all = d->tail_len + body;
+        int split = want_split(d, in, n, all, out, out_max), late = 0;
+        /* only updates that could run on two cores are timed */
+        int timed = d->split == PM_SPLIT_AUTO && d->hasher != NULL && all >= PM_SPLIT_UPDATE_MIN;
+        uint64_t t0 = timed ? now_ns() : 0;
+        if (split) {
+            GUARD(absorb_split(d, in, body, out, out_max, &written, &late));
+        } else {
+            GUARD(absorb(d, d->tail, d->tail_len, out, out_max, &written));
+            GUARD(absorb(d, in, body, out, out_max, &written));
+        }
+        if (timed)
+            pace(d, split, late, now_ns() - t0, all);
         memcpy(d->tail, in + n - PARLEY_MEDIA_MAC_LEN, PARLEY_MEDIA_MAC_LEN);
         d->tail_len = PARLEY_MEDIA_MAC_LEN;
     } else if (d->tail_len + n <= PARLEY_MEDIA_MAC_LEN) {
@@ -269,8 +424,12 @@ int parley_media_decryptor_update(parley_media_decryptor *d, const uint8_t *in, 
     *out_len = written;
     rc = PARLEY_OK;
 out:
-    if (rc < 0 && rc != PARLEY_ERR_BUFFER && rc != PARLEY_ERR_STATE)
+    if (rc < 0 && rc != PARLEY_ERR_BUFFER && rc != PARLEY_ERR_STATE) {
         d->failed = 1;
+        /* no more updates: the thread need not wait for free */
+        pm_hasher_stop(d->hasher);
+        d->hasher = NULL;
+    }
     return rc;
 }
 
@@ -286,6 +445,9 @@ int parley_media_decryptor_final(parley_media_decryptor *d, uint8_t *out, size_t
     ENSURE(!d->finished && !d->failed, PARLEY_ERR_STATE);
     ENSURE(out_max >= PC_AES_BLOCK, PARLEY_ERR_BUFFER);
     d->finished = 1;
+    /* Every update waited for its job; the thread has nothing left to do. */
+    pm_hasher_stop(d->hasher);
+    d->hasher = NULL;
     /* Truncated: no room for a MAC and at least one whole block. */
     ENSURE(d->tail_len == PARLEY_MEDIA_MAC_LEN && d->cipher_size >= PC_AES_BLOCK &&
                d->cipher_size % PC_AES_BLOCK == 0,
@@ -328,6 +490,8 @@ void parley_media_decryptor_free(parley_media_decryptor *d)
 {
     if (d == NULL)
         return;
+    /* joined before the contexts it works on are wiped */
+    pm_hasher_stop(d->hasher);
     pc_cbc_stream_free(d->cbc);
     pc_wipe(d, sizeof *d);
     free(d);

@@ -2,18 +2,23 @@
  * Media encryption (include/parley/media.h): known answers computed
  * independently by test_media_kat.py (Python hashlib/hmac + `openssl enc`),
  * incremental-equals-one-shot with random chunking, and refusals of
- * tampered, truncated, extended and mislabelled blobs.
+ * tampered, truncated, extended and mislabelled blobs; the decryptor on
+ * two cores against the decryptor on one.
  */
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "check.h"
 #include "crypto/crypto.h"
 #include "crypto/sha256_blocks.h"
+#include "media/hasher.h"
+#include "media/media_internal.h"
 #include "parley/media.h"
+#include "util/safety.h"
 
 typedef struct {
     const char *name;
@@ -487,8 +492,486 @@ static void test_multi(void)
     }
 }
 
+/*
+ * CBC decryption on our own AES-NI code (with the plaintext hash beside
+ * it) against OpenSSL's EVP: the same bytes released at the same calls,
+ * the same verdict at final, the hash of exactly what was released.
+ * Sizes and chunks cover the block held back, blocks straddling two
+ * updates and runs long enough for the interleaved loop.
+ */
+static void test_cbc_decrypt_paths(void)
+{
+    enum { MAX = 40000 };
+    uint8_t *pt = malloc(MAX), *ct = malloc(MAX + 32), *o1 = malloc(MAX + 64),
+            *o2 = malloc(MAX + 64), *pre = malloc(64);
+    CHECK(pt != NULL && ct != NULL && o1 != NULL && o2 != NULL && pre != NULL);
+    for (int iter = 0; iter < 300 && pt != NULL && ct != NULL && o1 != NULL && o2 != NULL &&
+                       pre != NULL;
+         iter++) {
+        uint8_t k[32], iv[16], h1[32], h2[32];
+        size_t n = iter < 100 ? rnd(300) : rnd(MAX), cl = 0;
+        for (size_t i = 0; i < 32; i++)
+            k[i] = (uint8_t)rnd(256);
+        for (size_t i = 0; i < 16; i++)
+            iv[i] = (uint8_t)rnd(256);
+        for (size_t i = 0; i < n; i++)
+            pt[i] = (uint8_t)rnd(256);
+        CHECK_RC(pc_aes256_cbc_encrypt(ct, MAX + 32, &cl, k, iv, pt, n), PARLEY_OK);
+        /* some runs tampered (the padding most likely wrong) or cut short */
+        int mode = (int)rnd(6);
+        if (mode == 4)
+            ct[cl - 1 - rnd(16)] ^= (uint8_t)(1 + rnd(255));
+        if (mode == 5 && cl > 1)
+            cl -= 1 + rnd((uint32_t)(cl < 20 ? cl - 1 : 20));
+        pc_cbc_stream *own = NULL, *evp = NULL;
+        pc_crypto_stream_portable(0);
+        CHECK_RC(pc_cbc_stream_new(&own, 0, k, iv), PARLEY_OK);
+        pc_crypto_stream_portable(1);
+        CHECK_RC(pc_cbc_stream_new(&evp, 0, k, iv), PARLEY_OK);
+        pc_crypto_stream_portable(0);
+        /* the hash starts part way into a block */
+        pc_sha256_ctx h;
+        size_t pl = rnd(64);
+        for (size_t i = 0; i < pl; i++)
+            pre[i] = (uint8_t)rnd(256);
+        CHECK_RC(pc_sha256_init(&h), PARLEY_OK);
+        CHECK_RC(pc_sha256_update(&h, pre, pl), PARLEY_OK);
+        size_t pos = 0, w1 = 0, w2 = 0, l1 = 0, l2 = 0;
+        size_t maxc = rnd(3) == 0 ? 40 : rnd(2) ? 2000 : 20000;
+        while (pos < cl) {
+            size_t c = 1 + rnd((uint32_t)maxc);
+            if (c > cl - pos)
+                c = cl - pos;
+            if (rnd(2))
+                CHECK_RC(pc_cbc_stream_update_hash_out(own, o1 + w1, MAX + 64 - w1, &l1, ct + pos,
+                                                       c, &h),
+                         PARLEY_OK);
+            else {
+                CHECK_RC(pc_cbc_stream_update(own, o1 + w1, MAX + 64 - w1, &l1, ct + pos, c),
+                         PARLEY_OK);
+                CHECK_RC(pc_sha256_update(&h, o1 + w1, l1), PARLEY_OK);
+            }
+            CHECK_RC(pc_cbc_stream_update(evp, o2 + w2, MAX + 64 - w2, &l2, ct + pos, c),
+                     PARLEY_OK);
+            CHECK(l1 == l2);
+            w1 += l1;
+            w2 += l2;
+            pos += c;
+        }
+        CHECK(w1 == w2 && memcmp(o1, o2, w1) == 0);
+        CHECK_RC(pc_sha256_final(&h, h1), PARLEY_OK);
+        pc_sha256_ctx ref;
+        CHECK_RC(pc_sha256_init(&ref), PARLEY_OK);
+        CHECK_RC(pc_sha256_update(&ref, pre, pl), PARLEY_OK);
+        CHECK_RC(pc_sha256_update(&ref, o2, w2), PARLEY_OK);
+        CHECK_RC(pc_sha256_final(&ref, h2), PARLEY_OK);
+        CHECK_MEM(h1, h2, 32);
+        int r1 = pc_cbc_stream_final(own, o1 + w1, MAX + 64 - w1, &l1);
+        int r2 = pc_cbc_stream_final(evp, o2 + w2, MAX + 64 - w2, &l2);
+        CHECK(r1 == r2);
+        if (mode < 4)
+            CHECK_RC(r1, PARLEY_OK);
+        if (mode == 5 && cl % 16 != 0)
+            CHECK_RC(r1, PARLEY_ERR_DECODE);
+        if (r1 == PARLEY_OK && r2 == PARLEY_OK) {
+            CHECK(l1 == l2 && memcmp(o1 + w1, o2 + w2, l1) == 0);
+            if (mode < 4)
+                CHECK(w1 + l1 == n && memcmp(o1, pt, n) == 0);
+        }
+        pc_cbc_stream_free(own);
+        pc_cbc_stream_free(evp);
+    }
+    free(pt);
+    free(ct);
+    free(o1);
+    free(o2);
+    free(pre);
+}
+
+/* ---- decryption on two cores against one (src/media/hasher.c) ---------------- */
+
+/* What a decryption did, update by update, to compare one run with
+ * another. */
+typedef struct {
+    int rc_update;        /* first failing update's result, or 0 */
+    size_t failed_at;     /* index of that update */
+    int rc_final;         /* final's result (PARLEY_ERR_STATE after a failed update) */
+    size_t updates;       /* updates made */
+    size_t out_lens[512]; /* the first 512 updates' output lengths */
+    uint8_t *plain;       /* everything released, update and final */
+    size_t plain_len;
+    size_t final_len;
+    parley_media_digest dg;
+    uint64_t splits;
+} run_log;
+
+/*
+ * Decrypts b in chunks drawn from seed (the same seed, the same chunks):
+ * sizes 1 + rnd(max_chunk), or exactly max_chunk when fixed. The split
+ * mode is set for this decryptor only.
+ */
+static void run_split(run_log *r, pm_split_mode mode, const uint8_t key[32],
+                      parley_media_type type, const uint8_t *b, size_t n, size_t max_chunk,
+                      int fixed, uint64_t seed, const uint8_t *esha, const uint8_t *psha,
+                      uint64_t size)
+{
+    parley_media_decryptor *d = NULL;
+    uint64_t saved = rng_state;
+    size_t pos = 0, l = 0, cap = n + PARLEY_MEDIA_SLACK + 64;
+    uint8_t *tmp = malloc(cap);
+    memset(r, 0, sizeof *r);
+    r->plain = malloc(n + 64);
+    rng_state = seed;
+    pm_decrypt_split_mode(mode);
+    CHECK_RC(parley_media_decryptor_new(&d, key, type, esha, psha, size), PARLEY_OK);
+    pm_decrypt_split_mode(PM_SPLIT_AUTO);
+    while (pos < n) {
+        size_t c = fixed ? max_chunk : 1 + rnd((uint32_t)max_chunk);
+        if (c > n - pos)
+            c = n - pos;
+        int rc = parley_media_decryptor_update(d, b + pos, c, tmp, c + PARLEY_MEDIA_SLACK, &l);
+        if (r->updates < PARLEY_ARRAY_LEN(r->out_lens))
+            r->out_lens[r->updates] = l;
+        r->updates++;
+        if (rc != PARLEY_OK) {
+            r->rc_update = rc;
+            r->failed_at = r->updates - 1;
+            CHECK(l == 0);
+            break;
+        }
+        memcpy(r->plain + r->plain_len, tmp, l);
+        r->plain_len += l;
+        pos += c;
+    }
+    r->splits = pm_decryptor_split_updates(d);
+    r->rc_final = parley_media_decryptor_final(d, tmp, PARLEY_MEDIA_FINAL_MAX, &l, &r->dg);
+    if (r->rc_final == PARLEY_OK) {
+        memcpy(r->plain + r->plain_len, tmp, l);
+        r->plain_len += l;
+        r->final_len = l;
+    } else {
+        CHECK(l == 0); /* nothing released on failure */
+    }
+    parley_media_decryptor_free(d);
+    free(tmp);
+    rng_state = saved;
+}
+
+/* Same verdicts, same bytes released at the same updates, same digest. */
+static void check_same_run(const run_log *a, const run_log *b)
+{
+    CHECK(a->rc_update == b->rc_update && a->failed_at == b->failed_at);
+    CHECK(a->rc_final == b->rc_final);
+    CHECK(a->updates == b->updates);
+    size_t k = a->updates < PARLEY_ARRAY_LEN(a->out_lens) ? a->updates
+                                                           : PARLEY_ARRAY_LEN(a->out_lens);
+    CHECK(memcmp(a->out_lens, b->out_lens, k * sizeof a->out_lens[0]) == 0);
+    CHECK(a->plain_len == b->plain_len && a->final_len == b->final_len);
+    CHECK(a->plain_len == 0 || memcmp(a->plain, b->plain, a->plain_len) == 0);
+    if (a->rc_final == PARLEY_OK && b->rc_final == PARLEY_OK)
+        CHECK(memcmp(&a->dg, &b->dg, sizeof a->dg) == 0);
+}
+
+static void free_run(run_log *r)
+{
+    free(r->plain);
+    r->plain = NULL;
+}
+
+/*
+ * One blob, one chunking: decrypted on one core, on two cores for every
+ * update (PM_SPLIT_ALWAYS), with the thresholds (PM_SPLIT_AUTO) and with
+ * a thread that cannot start. Every run must match the one-core run, and
+ * the two-core runs must really have run on two cores.
+ */
+static void split_case(const uint8_t key[32], parley_media_type type, const uint8_t *b, size_t bl,
+                       size_t max_chunk, int fixed, const uint8_t *esha, const uint8_t *psha,
+                       uint64_t size, const uint8_t *want, size_t want_len, int want_rc)
+{
+    run_log one, two, aut, nothread;
+    uint64_t seed = rng_state | 1;
+    run_split(&one, PM_SPLIT_NEVER, key, type, b, bl, max_chunk, fixed, seed, esha, psha, size);
+    run_split(&two, PM_SPLIT_ALWAYS, key, type, b, bl, max_chunk, fixed, seed, esha, psha, size);
+    run_split(&aut, PM_SPLIT_AUTO, key, type, b, bl, max_chunk, fixed, seed, esha, psha, size);
+    run_split(&nothread, PM_SPLIT_START_FAILS, key, type, b, bl, max_chunk, fixed, seed, esha,
+              psha, size);
+    int verdict = one.rc_update != 0 ? one.rc_update : one.rc_final;
+    CHECK_RC(verdict, want_rc);
+    if (want_rc == PARLEY_OK && want != NULL)
+        CHECK(one.plain_len == want_len &&
+              (want_len == 0 || memcmp(one.plain, want, want_len) == 0));
+    check_same_run(&one, &two);
+    check_same_run(&one, &aut);
+    check_same_run(&one, &nothread);
+    CHECK(one.splits == 0 && nothread.splits == 0);
+    /* ALWAYS splits every update that absorbs a byte: with 10 bytes held
+     * back, any update of more than 10 bytes after the first, or a first
+     * one of more than 10 */
+    if (bl > PARLEY_MEDIA_MAC_LEN && (fixed ? max_chunk : 1) > PARLEY_MEDIA_MAC_LEN)
+        CHECK(two.splits > 0);
+    /* AUTO: only updates of PM_SPLIT_UPDATE_MIN or more, only for blobs of
+     * PM_SPLIT_BLOB_MIN or more (as announced, else as seen) */
+    uint64_t blob = size != PARLEY_MEDIA_SIZE_UNKNOWN ? parley_media_encrypted_size(size) : bl;
+    if (fixed && max_chunk >= PM_SPLIT_UPDATE_MIN + PARLEY_MEDIA_MAC_LEN &&
+        bl >= PM_SPLIT_BLOB_MIN + max_chunk && one.rc_update == 0)
+        CHECK(aut.splits > 0 || !pm_hasher_useful());
+    if (blob < PM_SPLIT_BLOB_MIN || (fixed && max_chunk < PM_SPLIT_UPDATE_MIN))
+        CHECK(aut.splits == 0);
+    free_run(&one);
+    free_run(&two);
+    free_run(&aut);
+    free_run(&nothread);
+}
+
+/* Identical plaintext and verdicts on one core and on two, for many sizes
+ * and chunkings: around the thresholds, 1-byte feeds, sizes that are not
+ * multiples of 16. */
+static void test_split_equivalence(void)
+{
+    static const size_t sizes[] = {0,     1,     15,     16,     17,     63,     64,    65,
+                                   1000,  4095,  4096,   4097,   16383,  16384,  16385, 16394,
+                                   40000, 65536, 100003, 262144, 262150, 300001, 700000};
+    static const size_t fixed_chunks[] = {1,
+                                          9,
+                                          10,
+                                          11,
+                                          26,
+                                          PM_SPLIT_UPDATE_MIN - 1,
+                                          PM_SPLIT_UPDATE_MIN,
+                                          PM_SPLIT_UPDATE_MIN + PARLEY_MEDIA_MAC_LEN - 1,
+                                          PM_SPLIT_UPDATE_MIN + PARLEY_MEDIA_MAC_LEN,
+                                          PM_SPLIT_UPDATE_MIN + PARLEY_MEDIA_MAC_LEN + 1,
+                                          65536,
+                                          65536 + 7,
+                                          1 << 20};
+    uint8_t key[32];
+    CHECK_RC(parley_media_key_generate(key), PARLEY_OK);
+    for (size_t si = 0; si < PARLEY_ARRAY_LEN(sizes); si++) {
+        size_t n = sizes[si];
+        parley_media_type type = (parley_media_type)(si % 4);
+        uint8_t *p = malloc(n + 1);
+        for (size_t i = 0; i < n; i++)
+            p[i] = (uint8_t)rnd(256);
+        parley_media_digest dg;
+        size_t bl = 0;
+        uint8_t *b = encrypt_chunked(key, type, p, n, 0, &bl, &dg);
+        CHECK(b != NULL);
+        if (b == NULL) {
+            free(p);
+            continue;
+        }
+        for (size_t ci = 0; ci < PARLEY_ARRAY_LEN(fixed_chunks); ci++) {
+            size_t c = fixed_chunks[ci];
+            /* 1-byte and other tiny feeds of the large blobs: too slow
+             * to be worth it, the small ones cover them */
+            if (c < 64 && n > 70000)
+                continue;
+            split_case(key, type, b, bl, c, 1, dg.encrypted_sha256, dg.plaintext_sha256, n, p, n,
+                       PARLEY_OK);
+            /* no expectations given: the same, from the MAC alone */
+            split_case(key, type, b, bl, c, 1, NULL, NULL, PARLEY_MEDIA_SIZE_UNKNOWN, p, n,
+                       PARLEY_OK);
+        }
+        /* random chunkings, small and large */
+        for (int k = 0; k < 3; k++) {
+            size_t maxc = k == 0 ? 40 : k == 1 ? 5000 : 3 * PM_SPLIT_UPDATE_MIN;
+            if (maxc < 64 && n > 70000)
+                continue;
+            split_case(key, type, b, bl, maxc, 0, dg.encrypted_sha256, dg.plaintext_sha256, n, p,
+                       n, PARLEY_OK);
+        }
+        free(b);
+        free(p);
+    }
+}
+
+/* Tampered, truncated and extended blobs, and wrong expectations, are
+ * refused on two cores exactly as on one. */
+static void test_split_refusals(void)
+{
+    uint8_t key[32];
+    CHECK_RC(parley_media_key_generate(key), PARLEY_OK);
+    size_t n = PM_SPLIT_BLOB_MIN + 12345;
+    uint8_t *p = malloc(n);
+    for (size_t i = 0; i < n; i++)
+        p[i] = (uint8_t)rnd(256);
+    parley_media_digest dg;
+    size_t bl = 0;
+    uint8_t *b = encrypt_chunked(key, PARLEY_MEDIA_VIDEO, p, n, 0, &bl, &dg);
+    CHECK(b != NULL);
+    if (b == NULL) {
+        free(p);
+        return;
+    }
+    uint8_t *m = malloc(bl + 4096);
+    const size_t chunks[] = {PM_SPLIT_UPDATE_MIN + PARLEY_MEDIA_MAC_LEN, 65536, 100000};
+    /* one bit flipped: first byte, a block boundary, the middle, the last
+     * cipher block, the MAC */
+    const size_t flips[] = {0, 16, 65535, bl / 2, bl - 27, bl - 17, bl - 11, bl - 10, bl - 1};
+    for (size_t ci = 0; ci < PARLEY_ARRAY_LEN(chunks); ci++) {
+        for (size_t fi = 0; fi < PARLEY_ARRAY_LEN(flips); fi++) {
+            memcpy(m, b, bl);
+            m[flips[fi]] ^= (uint8_t)(1u << (fi % 8));
+            split_case(key, PARLEY_MEDIA_VIDEO, m, bl, chunks[ci], 1, dg.encrypted_sha256,
+                       dg.plaintext_sha256, n, NULL, 0, PARLEY_ERR_INVALID_MAC);
+            split_case(key, PARLEY_MEDIA_VIDEO, m, bl, chunks[ci], 1, NULL, NULL,
+                       PARLEY_MEDIA_SIZE_UNKNOWN, NULL, 0, PARLEY_ERR_INVALID_MAC);
+        }
+        /* truncated: by one byte, by the MAC, by a block, by half */
+        const size_t cuts[] = {1, 9, 10, 11, 16, 26, bl / 2};
+        for (size_t ti = 0; ti < PARLEY_ARRAY_LEN(cuts); ti++) {
+            split_case(key, PARLEY_MEDIA_VIDEO, b, bl - cuts[ti], chunks[ci], 1, NULL, NULL,
+                       PARLEY_MEDIA_SIZE_UNKNOWN, NULL, 0, PARLEY_ERR_INVALID_MAC);
+            split_case(key, PARLEY_MEDIA_VIDEO, b, bl - cuts[ti], chunks[ci], 1,
+                       dg.encrypted_sha256, dg.plaintext_sha256, n, NULL, 0,
+                       PARLEY_ERR_INVALID_MAC);
+        }
+        /* extended: refused at final without a size, at the update that
+         * goes past the end with one */
+        const size_t ext[] = {1, 10, 16, 26, 4096};
+        for (size_t ei = 0; ei < PARLEY_ARRAY_LEN(ext); ei++) {
+            memcpy(m, b, bl);
+            for (size_t j = 0; j < ext[ei]; j++)
+                m[bl + j] = (uint8_t)rnd(256);
+            split_case(key, PARLEY_MEDIA_VIDEO, m, bl + ext[ei], chunks[ci], 1, NULL, NULL,
+                       PARLEY_MEDIA_SIZE_UNKNOWN, NULL, 0, PARLEY_ERR_INVALID_MAC);
+            split_case(key, PARLEY_MEDIA_VIDEO, m, bl + ext[ei], chunks[ci], 1,
+                       dg.encrypted_sha256, dg.plaintext_sha256, n, NULL, 0,
+                       PARLEY_ERR_INVALID_MAC);
+        }
+        /* wrong expectations: blob hash, plaintext hash, size */
+        uint8_t bad[32];
+        memcpy(bad, dg.encrypted_sha256, 32);
+        bad[5] ^= 4;
+        split_case(key, PARLEY_MEDIA_VIDEO, b, bl, chunks[ci], 1, bad, dg.plaintext_sha256, n,
+                   NULL, 0, PARLEY_ERR_INVALID_MAC);
+        memcpy(bad, dg.plaintext_sha256, 32);
+        bad[31] ^= 1;
+        split_case(key, PARLEY_MEDIA_VIDEO, b, bl, chunks[ci], 1, dg.encrypted_sha256, bad, n,
+                   NULL, 0, PARLEY_ERR_INVALID_MAC);
+        split_case(key, PARLEY_MEDIA_VIDEO, b, bl, chunks[ci], 1, NULL, NULL, n + 1, NULL, 0,
+                   PARLEY_ERR_INVALID_MAC);
+        /* the wrong media type: other keys */
+        split_case(key, PARLEY_MEDIA_AUDIO, b, bl, chunks[ci], 1, NULL, NULL,
+                   PARLEY_MEDIA_SIZE_UNKNOWN, NULL, 0, PARLEY_ERR_INVALID_MAC);
+    }
+    free(m);
+    free(b);
+    free(p);
+}
+
+/* The worker's lifetime: freed mid-blob, after a failed update, twice
+ * in a row, and buffers that overlap (decrypting in place, which fails
+ * on one core too) kept on one core. */
+static void test_split_lifetime(void)
+{
+    uint8_t key[32];
+    CHECK_RC(parley_media_key_generate(key), PARLEY_OK);
+    size_t n = 3 * PM_SPLIT_BLOB_MIN;
+    uint8_t *p = malloc(n);
+    for (size_t i = 0; i < n; i++)
+        p[i] = (uint8_t)rnd(256);
+    parley_media_digest dg;
+    size_t bl = 0, l = 0;
+    uint8_t *b = encrypt_chunked(key, PARLEY_MEDIA_DOCUMENT, p, n, 0, &bl, &dg);
+    uint8_t *out = malloc(bl + PARLEY_MEDIA_SLACK);
+    CHECK(b != NULL && out != NULL);
+    if (b == NULL || out == NULL) {
+        free(b);
+        free(out);
+        free(p);
+        return;
+    }
+    for (int round = 0; round < 2; round++) {
+        /* freed with the worker started and no final */
+        parley_media_decryptor *d = NULL;
+        CHECK_RC(parley_media_decryptor_new(&d, key, PARLEY_MEDIA_DOCUMENT, NULL, NULL, n),
+                 PARLEY_OK);
+        CHECK_RC(parley_media_decryptor_update(d, b, 65536, out, 65536 + PARLEY_MEDIA_SLACK, &l),
+                 PARLEY_OK);
+        CHECK(pm_decryptor_split_updates(d) == (pm_hasher_useful() ? 1u : 0u));
+        parley_media_decryptor_free(d);
+        /* a failed update (past the announced size) stops the worker;
+         * later calls are refused and free still works */
+        d = NULL;
+        CHECK_RC(parley_media_decryptor_new(&d, key, PARLEY_MEDIA_DOCUMENT, NULL, NULL, n),
+                 PARLEY_OK);
+        CHECK_RC(parley_media_decryptor_update(d, b, 65536, out, 65536 + PARLEY_MEDIA_SLACK, &l),
+                 PARLEY_OK);
+        CHECK_RC(parley_media_decryptor_update(d, b, bl, out, bl + PARLEY_MEDIA_SLACK, &l),
+                 PARLEY_ERR_INVALID_MAC);
+        CHECK_RC(parley_media_decryptor_update(d, b, 65536, out, 65536 + PARLEY_MEDIA_SLACK, &l),
+                 PARLEY_ERR_STATE);
+        CHECK_RC(parley_media_decryptor_final(d, out, PARLEY_MEDIA_FINAL_MAX, &l, NULL),
+                 PARLEY_ERR_STATE);
+        parley_media_decryptor_free(d);
+    }
+    /* forked with the worker started: the child has no worker thread; it
+     * finishes the blob on one core and frees without joining, while the
+     * parent finishes its own copy on two */
+    {
+        parley_media_decryptor *d = NULL;
+        size_t half = bl / 2, l2 = 0;
+        CHECK_RC(parley_media_decryptor_new(&d, key, PARLEY_MEDIA_DOCUMENT, dg.encrypted_sha256,
+                                            dg.plaintext_sha256, n),
+                 PARLEY_OK);
+        CHECK_RC(parley_media_decryptor_update(d, b, half, out, half + PARLEY_MEDIA_SLACK, &l),
+                 PARLEY_OK);
+        /* the worker asleep on its condition variable by now (it spins
+         * for 100 us): the child must not touch what it waits on */
+        usleep(5000);
+        fflush(NULL);
+        pid_t child = fork();
+        CHECK(child >= 0);
+        if (child == 0) {
+            int ok = parley_media_decryptor_update(d, b + half, bl - half, out + l,
+                                                   bl - half + PARLEY_MEDIA_SLACK, &l2) == 0;
+            size_t l3 = 0;
+            ok = ok && parley_media_decryptor_final(d, out + l + l2, PARLEY_MEDIA_FINAL_MAX, &l3,
+                                                    NULL) == 0;
+            ok = ok && l + l2 + l3 == n && memcmp(out, p, n) == 0;
+            ok = ok && pm_decryptor_split_updates(d) >= 1;
+            parley_media_decryptor_free(d);
+            _exit(ok ? 0 : 1);
+        }
+        int status = -1;
+        CHECK(child > 0 && waitpid(child, &status, 0) == child);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        CHECK_RC(parley_media_decryptor_update(d, b + half, bl - half, out + l,
+                                               bl - half + PARLEY_MEDIA_SLACK, &l2),
+                 PARLEY_OK);
+        size_t l3 = 0;
+        CHECK_RC(parley_media_decryptor_final(d, out + l + l2, PARLEY_MEDIA_FINAL_MAX, &l3, NULL),
+                 PARLEY_OK);
+        CHECK(l + l2 + l3 == n && memcmp(out, p, n) == 0);
+        parley_media_decryptor_free(d);
+    }
+    /* in place: the worker would read what this thread overwrites */
+    uint8_t *buf = malloc(bl + PARLEY_MEDIA_SLACK);
+    CHECK(buf != NULL);
+    if (buf != NULL) {
+        memcpy(buf, b, bl);
+        parley_media_decryptor *d = NULL;
+        CHECK_RC(parley_media_decryptor_new(&d, key, PARLEY_MEDIA_DOCUMENT, NULL, NULL, n),
+                 PARLEY_OK);
+        CHECK_RC(parley_media_decryptor_update(d, buf, bl, buf, bl + PARLEY_MEDIA_SLACK, &l),
+                 PARLEY_OK);
+        CHECK(pm_decryptor_split_updates(d) == 0);
+        CHECK_RC(parley_media_decryptor_final(d, out, PARLEY_MEDIA_FINAL_MAX, &l, NULL),
+                 PARLEY_ERR_INVALID_MAC);
+        parley_media_decryptor_free(d);
+        free(buf);
+    }
+    free(out);
+    free(b);
+    free(p);
+}
+
 int main(void)
 {
+    /* own AES-NI decryption against EVP (both only where the CPU has the
+     * instructions) */
+    test_cbc_decrypt_paths();
     /* once on the accelerated paths where the CPU has them, once portable */
     for (int portable = 0; portable < 2; portable++) {
         pc_crypto_stream_portable(portable);
@@ -503,6 +986,9 @@ int main(void)
         test_properties();
         test_refusals();
         test_files();
+        test_split_equivalence();
+        test_split_refusals();
+        test_split_lifetime();
     }
     TEST_MAIN_END();
 }

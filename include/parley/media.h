@@ -93,7 +93,8 @@ PARLEY_MUST_CHECK int parley_media_decryptor_new(parley_media_decryptor **out,
                                                  const uint8_t *expect_encrypted_sha256,
                                                  const uint8_t *expect_plaintext_sha256,
                                                  uint64_t plain_size);
-/* Unauthenticated plaintext (see above); out_max >= n + PARLEY_MEDIA_SLACK. */
+/* Unauthenticated plaintext (see above); out_max >= n + PARLEY_MEDIA_SLACK.
+ * out must not overlap in: PARLEY_ERR_INVALID_ARG, and nothing is consumed. */
 PARLEY_MUST_CHECK int parley_media_decryptor_update(parley_media_decryptor *d, const uint8_t *in,
                                                     size_t n, uint8_t *out, size_t out_max,
                                                     size_t *out_len);

@@ -358,8 +358,7 @@ static int want_split(parley_media_decryptor *d, const uint8_t *in, size_t n, si
         return 0;
     }
     /* The worker reads in while this thread writes out: overlapping
-     * buffers (never a working use: the MAC is over the ciphertext) stay
-     * on one core. */
+     * buffers are refused by the caller already; kept as a guard. */
     uintptr_t i0 = (uintptr_t)in, o0 = (uintptr_t)out;
     if (i0 < o0 + out_max && o0 < i0 + n)
         return 0;
@@ -390,6 +389,11 @@ int parley_media_decryptor_update(parley_media_decryptor *d, const uint8_t *in, 
     *out_len = 0;
     ENSURE(!d->finished && !d->failed, PARLEY_ERR_STATE);
     ENSURE(out_max >= n + PARLEY_MEDIA_SLACK, PARLEY_ERR_BUFFER);
+    /* The MAC and the blob hash are over the ciphertext: decrypting over
+     * it would only fail at final, so say so now. A misuse, not a bad
+     * blob: nothing is consumed and the decryptor stays usable. */
+    if (n > 0 && (uintptr_t)in < (uintptr_t)out + out_max && (uintptr_t)out < (uintptr_t)in + n)
+        return PARLEY_ERR_INVALID_ARG;
     /* An extended blob is refused as soon as it is longer than announced. */
     ENSURE(d->cipher_size + d->tail_len + n >= d->cipher_size &&
                d->cipher_size + d->tail_len + n <= d->blob_limit,

@@ -946,19 +946,31 @@ static void test_split_lifetime(void)
         CHECK(l + l2 + l3 == n && memcmp(out, p, n) == 0);
         parley_media_decryptor_free(d);
     }
-    /* in place: the worker would read what this thread overwrites */
-    uint8_t *buf = malloc(bl + PARLEY_MEDIA_SLACK);
+    /* in place, or overlapping by a byte: refused at once, nothing
+     * consumed, and the same decryptor then decrypts the blob */
+    size_t span = bl + PARLEY_MEDIA_SLACK;
+    uint8_t *buf = malloc(2 * span);
     CHECK(buf != NULL);
     if (buf != NULL) {
+        uint8_t *shifted = buf + span - 1; /* its first byte is out's last */
         memcpy(buf, b, bl);
+        memcpy(shifted, b, bl);
         parley_media_decryptor *d = NULL;
+        size_t l2 = 0;
         CHECK_RC(parley_media_decryptor_new(&d, key, PARLEY_MEDIA_DOCUMENT, NULL, NULL, n),
                  PARLEY_OK);
-        CHECK_RC(parley_media_decryptor_update(d, buf, bl, buf, bl + PARLEY_MEDIA_SLACK, &l),
-                 PARLEY_OK);
+        CHECK_RC(parley_media_decryptor_update(d, buf, bl, buf, span, &l),
+                 PARLEY_ERR_INVALID_ARG);
+        CHECK(l == 0 && memcmp(buf, b, bl) == 0);
+        CHECK_RC(parley_media_decryptor_update(d, shifted, bl, buf, span, &l),
+                 PARLEY_ERR_INVALID_ARG);
+        CHECK(l == 0 && memcmp(shifted, b, bl) == 0);
         CHECK(pm_decryptor_split_updates(d) == 0);
-        CHECK_RC(parley_media_decryptor_final(d, out, PARLEY_MEDIA_FINAL_MAX, &l, NULL),
-                 PARLEY_ERR_INVALID_MAC);
+        CHECK_RC(parley_media_decryptor_update(d, buf, bl, out, span, &l),
+                 PARLEY_OK);
+        CHECK_RC(parley_media_decryptor_final(d, out + l, PARLEY_MEDIA_FINAL_MAX, &l2, NULL),
+                 PARLEY_OK);
+        CHECK(l + l2 == n && memcmp(out, p, n) == 0);
         parley_media_decryptor_free(d);
         free(buf);
     }

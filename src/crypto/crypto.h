@@ -23,6 +23,9 @@ PARLEY_MUST_CHECK int pc_init(void);
 
 /* Randomness and memory hygiene. */
 PARLEY_MUST_CHECK int pc_random(uint8_t *out, size_t n);
+/* A keyed hash of a string for in-memory hash tables (SipHash-2-4 under a
+ * key drawn once per process). */
+uint64_t pc_table_hash(const char *s);
 uint32_t pc_random_uniform(uint32_t upper_bound); /* 0 <= r < upper_bound */
 void pc_wipe(void *p, size_t n);
 /* 1 when equal; runs in time that depends on n only. */

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crypto/crypto.h"
 #include "util/safety.h"
 
 #define DAY_MS 86400000LL
@@ -43,12 +44,8 @@ struct prl {
 
 static uint64_t hash(const char *s)
 {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ULL;
-    }
-    return h;
+    /* Keyed: device names and addresses come from remote parties. */
+    return pc_table_hash(s);
 }
 
 void prl_config_default(prl_config *cfg)

@@ -507,12 +507,11 @@ typedef struct {
 
 static uint64_t dev_hash(const char *user, uint32_t device)
 {
-    uint64_t h = 1469598103934665603u ^ device;
-    for (const char *p = user; *p; p++) {
-        h ^= (uint8_t)*p;
-        h *= 1099511628211u;
-    }
-    return h | 1; /* 0 marks a free slot */
+    /* Keyed: a name chosen to collide with another device's would
+     * otherwise coalesce that device's wake-ups away. */
+    char jid[PSTORE_ADDRESS_MAX + 16];
+    snprintf(jid, sizeof jid, "%s/%u", user, device);
+    return pc_table_hash(jid) | 1; /* 0 marks a free slot */
 }
 
 static void on_push_done(void *arg, const pgk_http_result *r)

@@ -6,6 +6,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include "crypto/crypto.h"
 #include "server/server.h"
 #include "util/safety.h"
 
@@ -25,13 +26,8 @@ typedef struct {
 
 static size_t hash(const char *s)
 {
-    /* FNV-1a: addresses are short and the table is private to the process. */
-    uint64_t h = 1469598103934665603u;
-    for (; *s; s++) {
-        h ^= (uint8_t)*s;
-        h *= 1099511628211u;
-    }
-    return (size_t)(h & (REG_BUCKETS - 1));
+    /* Keyed: third-party users pick their own names. */
+    return (size_t)(pc_table_hash(s) & (REG_BUCKETS - 1));
 }
 
 int srv_reg_init(srv *s)

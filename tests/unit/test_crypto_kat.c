@@ -4,7 +4,9 @@
  * XEdDSA, safety-number and sender-key vectors from libsignal live in
  * test_xeddsa.c, test_fingerprint.c and test_group.c.
  */
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "crypto/crypto.h"
@@ -243,10 +245,45 @@ static void test_sha(void)
     CHECK_MEM(d512, w512, 64);
 }
 
-int main(void)
+/* The table hash is stable in a process, spreads names, and is keyed: a
+ * fresh process (a new key) hashes the same name differently. */
+static void test_table_hash(void)
+{
+    char name[64];
+    uint64_t h0 = pc_table_hash("alice@gk.example");
+    CHECK(h0 == pc_table_hash("alice@gk.example"));
+    CHECK(h0 != pc_table_hash("alice@gk.examplf"));
+    unsigned buckets[64] = {0};
+    for (int i = 0; i < 6400; i++) {
+        snprintf(name, sizeof name, "user%d@birdy.example", i);
+        buckets[pc_table_hash(name) & 63]++;
+    }
+    for (int i = 0; i < 64; i++)
+        CHECK(buckets[i] > 40 && buckets[i] < 170); /* 100 expected */
+    /* another process, another key */
+    char self[512], cmd[600];
+    ssize_t sl = readlink("/proc/self/exe", self, sizeof self - 1);
+    CHECK(sl > 0);
+    self[sl > 0 ? sl : 0] = '\0';
+    snprintf(cmd, sizeof cmd, "'%s' --table-hash", self);
+    FILE *f = popen(cmd, "r");
+    unsigned long long other = 0;
+    CHECK(f != NULL);
+    if (f != NULL) {
+        CHECK(fscanf(f, "%llx", &other) == 1);
+        CHECK(pclose(f) == 0);
+    }
+    CHECK(other != 0 && other != (unsigned long long)h0);
+}
+
+int main(int argc, char **argv)
 {
     if (pc_init() != PARLEY_OK)
         return 1;
+    if (argc == 2 && strcmp(argv[1], "--table-hash") == 0) {
+        printf("%llx\n", (unsigned long long)pc_table_hash("alice@gk.example"));
+        return 0;
+    }
     test_x25519_vectors();
     test_x25519_iterated();
     test_x25519_dh();
@@ -256,5 +293,6 @@ int main(void)
     test_aes_cbc();
     test_aes_gcm();
     test_sha();
+    test_table_hash();
     TEST_MAIN_END();
 }

@@ -7,7 +7,7 @@
  *       the database: registering 15,000 devices over the wire would
  *       measure registration, not logins)
  *   parley-load run --connect HOST:PORT --root HEX --conns N [--first I]
- *       [--rate MSGS_PER_S] [--duration S] [--hold S] [--sources K]
+ *       [--rate MSGS_PER_S] [--duration S] [--hold S] [--sources K] [--drain S]
  *       open N authenticated connections (full Noise XX handshake,
  *       certificate check, device lookup), optionally from K source
  *       addresses 127.0.0.1..127.0.0.K; then for `duration` seconds each
@@ -15,7 +15,10 @@
  *       `rate` messages/s; the partner acks each copy; then hold the idle
  *       connections open for `hold` seconds (for RSS measurements), and
  *       exit. Reports logins/s, messages/s delivered and p50/p99 latency
- *       (send to receipt, same clock).
+ *       (send to receipt, same clock). With --drain, waits up to S seconds
+ *       after the traffic for the messages still in flight and prints the
+ *       totals sent, acked and delivered (the rates count only the
+ *       traffic's window).
  *
  * Single-threaded: one epoll loop over non-blocking sockets, each driving
  * a parley_noise_conn. Bounded in time; stops by itself.
@@ -48,7 +51,26 @@ typedef struct {
     int state; /* 0 connecting/handshaking, 1 waiting success, 2 ready, 3 dead */
     parley_noise_conn *nc;
     uint64_t sent;
+    int dirty; /* on the flush list */
 } lconn;
+
+/* Connections with frames queued in this loop turn. Each is written once
+ * at the end of the turn, as the server does (src/noise/event.c), so a
+ * connection's message and its ack of a received one leave in one send().
+ * A message's send time is stamped when it is queued: the wait for the
+ * flush counts in its latency. */
+typedef struct {
+    lconn **c;
+    size_t n;
+} flushlist;
+
+static void mark_dirty(flushlist *fl, lconn *c)
+{
+    if (!c->dirty) {
+        c->dirty = 1;
+        fl->c[fl->n++] = c;
+    }
+}
 
 static uint64_t now_ns(void)
 {
@@ -129,6 +151,46 @@ static int flush_out(lconn *c)
     return 0;
 }
 
+/* Writes every connection on the list; one that fails is marked dead. */
+static void flush_all(flushlist *fl, uint64_t *failures)
+{
+    for (size_t i = 0; i < fl->n; i++) {
+        lconn *c = fl->c[i];
+        c->dirty = 0;
+        if (c->state != 3 && flush_out(c) < 0) {
+            c->state = 3;
+            (*failures)++;
+        }
+    }
+    fl->n = 0;
+}
+
+/* Reads once from c's socket into its connection after an edge-triggered
+ * readiness report. A read shorter than asked for has drained the socket:
+ * data arriving later raises a new edge, so no read is spent on EAGAIN.
+ * Returns 1 when the read filled what was asked for (take the frames out,
+ * then read again), 0 when the socket is drained, -1 when the connection
+ * failed. */
+static int read_some(lconn *c, uint8_t *buf, size_t cap)
+{
+    for (;;) {
+        size_t space = parley_noise_conn_input_space(c->nc);
+        size_t want = space < cap ? space : cap;
+        ssize_t r = recv(c->fd, buf, want, 0);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return 0;
+        if (r <= 0)
+            return -1;
+        if (parley_noise_conn_feed(c->nc, buf, (size_t)r) < 0)
+            return -1;
+        if ((size_t)r < want)
+            return 0;
+        return 1; /* the caller takes the frames out, then reads again */
+    }
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -143,7 +205,7 @@ typedef struct {
 
 /* Handle one frame received on c. */
 static void on_frame(lconn *c, const uint8_t *data, size_t len, parley_stanza_parser *parser,
-                     stats *st, uint64_t t)
+                     stats *st, uint64_t t, flushlist *fl)
 {
     parley_stanza *s = NULL;
     if (parley_stanza_parser_parse(parser, data, len, &s) < 0)
@@ -170,6 +232,8 @@ static void on_frame(lconn *c, const uint8_t *data, size_t len, parley_stanza_pa
             int n = snprintf(ack, sizeof ack, "<ack class=\"message\" sid=\"%s\"/>", sid);
             if (parley_noise_conn_send(c->nc, (const uint8_t *)ack, (size_t)n) < 0)
                 st->failures++;
+            else
+                mark_dirty(fl, c);
         }
     } else if (parley_stanza_is(s, "ack")) {
         if (parley_stanza_attr(s, "error") != NULL)
@@ -180,16 +244,46 @@ static void on_frame(lconn *c, const uint8_t *data, size_t len, parley_stanza_pa
     parley_stanza_free(s);
 }
 
+/* One wait for readiness (at most timeout_ms) and every frame it brings;
+ * acks are queued on fl. Receipt is stamped when the wait returns. */
+static void pump(int ep, uint8_t *buf, size_t cap, parley_stanza_parser *parser, stats *st,
+                 flushlist *fl, int timeout_ms)
+{
+    struct epoll_event evs[256];
+    int n = epoll_wait(ep, evs, 256, timeout_ms);
+    uint64_t t = now_ns();
+    for (int i = 0; i < n; i++) {
+        lconn *c = evs[i].data.ptr;
+        if (c->state == 3)
+            continue;
+        /* Writable again: what waited for room goes at the flush. */
+        mark_dirty(fl, c);
+        int more = (evs[i].events & ~(uint32_t)EPOLLOUT) != 0;
+        while (more > 0) {
+            more = read_some(c, buf, cap);
+            if (more < 0) {
+                c->state = 3;
+                break;
+            }
+            parley_noise_event ev;
+            while (parley_noise_conn_next(c->nc, &ev) == 0 && ev.type == PARLEY_NOISE_EV_FRAME)
+                on_frame(c, ev.data, ev.len, parser, st, t, fl);
+        }
+    }
+}
+
 static int run(const char *host, int port, const uint8_t root[32], int first, int conns,
-               double rate, double duration, double hold, int sources)
+               double rate, double duration, double hold, int sources, double drain)
 {
     int ep = epoll_create1(EPOLL_CLOEXEC);
     lconn *cs = calloc((size_t)conns, sizeof *cs);
     stats st;
     memset(&st, 0, sizeof st);
     st.lat = malloc(sizeof(uint64_t) * MAX_SAMPLES);
+    flushlist fl = {calloc((size_t)conns, sizeof(lconn *)), 0};
     parley_stanza_parser *parser = NULL;
-    if (ep < 0 || cs == NULL || st.lat == NULL || parley_stanza_parser_new(&parser, NULL) < 0)
+    if (ep < 0 || cs == NULL || st.lat == NULL || fl.c == NULL ||
+        parley_stanza_parser_new(&parser, NULL) < 0)
         return 1;
     struct sockaddr_in sa;
     memset(&sa, 0, sizeof sa);
@@ -260,16 +354,11 @@ static int run(const char *host, int port, const uint8_t root[32], int first, in
             int before = c->state;
             if (c->state == 3)
                 continue;
-            for (;;) {
-                size_t space = parley_noise_conn_input_space(c->nc);
-                ssize_t r = recv(c->fd, buf, space < sizeof buf ? space : sizeof buf, 0);
-                if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
-                    c->state = 3;
-                    break;
-                }
-                if (r < 0)
-                    break;
-                if (parley_noise_conn_feed(c->nc, buf, (size_t)r) < 0) {
+            int more = 1;
+            while (more > 0 && c->state != 3) {
+                more =
+                    (evs[i].events & ~(uint32_t)EPOLLOUT) != 0 ? read_some(c, buf, sizeof buf) : 0;
+                if (more < 0) {
                     c->state = 3;
                     break;
                 }
@@ -284,7 +373,7 @@ static int run(const char *host, int port, const uint8_t root[32], int first, in
                     if (ev.type == PARLEY_NOISE_EV_HANDSHAKE_DONE)
                         c->state = 1;
                     else
-                        on_frame(c, ev.data, ev.len, parser, &st, now_ns());
+                        on_frame(c, ev.data, ev.len, parser, &st, now_ns(), &fl);
                 }
             }
             if (c->state != 3 && flush_out(c) < 0)
@@ -306,8 +395,9 @@ static int run(const char *host, int port, const uint8_t root[32], int first, in
     /* Phase 2: traffic. */
     if (rate > 0 && duration > 0 && ready > 1) {
         uint64_t start = now_ns(), end = start + (uint64_t)(duration * 1e9);
-        uint64_t sent = 0;
+        uint64_t sent = 0, queued = 0;
         int rr = 0;
+        fl.n = 0;
         while (now_ns() < end) {
             /* Send what the schedule asks for by now, round-robin. */
             uint64_t due = (uint64_t)((double)(now_ns() - start) / 1e9 * rate);
@@ -327,39 +417,21 @@ static int run(const char *host, int port, const uint8_t root[32], int first, in
                                  "MwgBEiEFq83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJASIQU=</enc>"
                                  "</to></participants></message>",
                                  (unsigned long long)now_ns(), to->index, to->index);
-                if (parley_noise_conn_send(c->nc, (const uint8_t *)xml, (size_t)n) < 0 ||
-                    flush_out(c) < 0)
+                if (parley_noise_conn_send(c->nc, (const uint8_t *)xml, (size_t)n) < 0)
                     st.failures++;
+                else {
+                    mark_dirty(&fl, c);
+                    queued++;
+                }
                 sent++;
             }
-            struct epoll_event evs[256];
-            int n = epoll_wait(ep, evs, 256, 1);
-            uint64_t t = now_ns();
-            for (int i = 0; i < n; i++) {
-                lconn *c = evs[i].data.ptr;
-                if (c->state == 3)
-                    continue;
-                for (;;) {
-                    size_t space = parley_noise_conn_input_space(c->nc);
-                ssize_t r = recv(c->fd, buf, space < sizeof buf ? space : sizeof buf, 0);
-                    if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
-                        c->state = 3;
-                        break;
-                    }
-                    if (r < 0)
-                        break;
-                    if (parley_noise_conn_feed(c->nc, buf, (size_t)r) < 0) {
-                        c->state = 3;
-                        break;
-                    }
-                    parley_noise_event ev;
-                    while (parley_noise_conn_next(c->nc, &ev) == 0 && ev.type == PARLEY_NOISE_EV_FRAME)
-                        on_frame(c, ev.data, ev.len, parser, &st, t);
-                }
-                if (c->state != 3 && flush_out(c) < 0)
-                    c->state = 3;
-            }
+            /* The messages just queued and the acks of the last turn. */
+            flush_all(&fl, &st.failures);
+            pump(ep, buf, sizeof buf, parser, &st, &fl, 1);
+            /* Acks queued above go out with the next turn's messages, a
+             * few microseconds later, unless the run ends first. */
         }
+        flush_all(&fl, &st.failures);
         double secs = (double)(now_ns() - start) / 1e9;
         qsort(st.lat, st.nlat, sizeof *st.lat, cmp_u64);
         double p50 = st.nlat ? (double)st.lat[st.nlat / 2] / 1e6 : 0;
@@ -368,6 +440,17 @@ static int run(const char *host, int port, const uint8_t root[32], int first, in
                "p50 %.2f ms, p99 %.2f ms (%zu samples, %.1f s)\n",
                rate, (double)st.acked_by_server / secs, (double)st.delivered / secs,
                (unsigned long long)st.refused, p50, p99, st.nlat, secs);
+        /* Drain: no new messages; wait (bounded) for the ones in flight, so
+         * that the totals show whether any was lost. Not in the rates. */
+        uint64_t drain_end = now_ns() + (uint64_t)(drain * 1e9);
+        while (now_ns() < drain_end &&
+               (st.delivered < queued || st.acked_by_server + st.refused < queued)) {
+            pump(ep, buf, sizeof buf, parser, &st, &fl, 10);
+            flush_all(&fl, &st.failures);
+        }
+        printf("totals: sent %llu, acked by server %llu, delivered %llu, failures %llu\n",
+               (unsigned long long)queued, (unsigned long long)st.acked_by_server,
+               (unsigned long long)st.delivered, (unsigned long long)st.failures);
         fflush(stdout);
     }
     /* Phase 3: idle, for memory measurements. */
@@ -390,6 +473,7 @@ static int run(const char *host, int port, const uint8_t root[32], int first, in
         parley_noise_conn_free(cs[i].nc);
     }
     parley_stanza_parser_free(parser);
+    free(fl.c);
     free(st.lat);
     free(cs);
     close(ep);
@@ -401,14 +485,15 @@ static void usage(void)
     fprintf(stderr,
             "usage: parley-load provision --db PATH --users N [--first I]\n"
             "       parley-load run --connect HOST:PORT --root HEX --conns N [--first I]\n"
-            "                   [--rate MSGS_PER_S] [--duration S] [--hold S] [--sources K]\n");
+            "                   [--rate MSGS_PER_S] [--duration S] [--hold S] [--sources K]\n"
+            "                   [--drain S]\n");
 }
 
 int main(int argc, char **argv)
 {
     const char *db = NULL, *connect_to = NULL, *root_hex = NULL;
     int users = 0, first = 0, conns = 0, sources = 1;
-    double rate = 0, duration = 0, hold = 0;
+    double rate = 0, duration = 0, hold = 0, drain = 0;
     if (argc < 2) {
         usage();
         return 2;
@@ -435,6 +520,8 @@ int main(int argc, char **argv)
             hold = atof(v);
         else if (strcmp(a, "--sources") == 0)
             sources = atoi(v);
+        else if (strcmp(a, "--drain") == 0)
+            drain = atof(v);
         else {
             usage();
             return 2;
@@ -451,7 +538,7 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "provision") == 0 && db != NULL && users > 0)
         return provision(db, first, users);
     if (strcmp(argv[1], "run") == 0 && connect_to != NULL && root_hex != NULL && conns > 0 &&
-        duration <= 3600 && hold <= 3600) {
+        duration <= 3600 && hold <= 3600 && drain <= 3600) {
         uint8_t root[32];
         const char *colon = strrchr(connect_to, ':');
         char host[64];
@@ -465,7 +552,7 @@ int main(int argc, char **argv)
                 return 2;
             root[i] = (uint8_t)v;
         }
-        return run(host, atoi(colon + 1), root, first, conns, rate, duration, hold, sources);
+        return run(host, atoi(colon + 1), root, first, conns, rate, duration, hold, sources, drain);
     }
     usage();
     return 2;

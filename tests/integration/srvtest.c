@@ -590,3 +590,25 @@ out:
     parley_stanza_free(r);
     return rc;
 }
+
+int st_wait_ack(st_client *c, const char *id, parley_stanza **keep)
+{
+    for (int i = 0; i < 100; i++) {
+        parley_stanza *a = st_expect(c, "ack", 10000);
+        if (a == NULL)
+            return -1;
+        const char *aid = parley_stanza_attr(a, "id");
+        if (aid == NULL || strcmp(aid, id) != 0) {
+            parley_stanza_free(a);
+            continue;
+        }
+        uint64_t err = 0;
+        int rc = parley_stanza_attr_u64(a, "error", &err) == 0 ? (int)err : 0;
+        if (keep != NULL)
+            *keep = a;
+        else
+            parley_stanza_free(a);
+        return rc;
+    }
+    return -1;
+}

@@ -83,6 +83,10 @@ int st_send_raw(st_client *c, const uint8_t *p, size_t n);
 int st_recv(st_client *c, int timeout_ms, parley_stanza **out);
 /* Next stanza named `name` (others are dropped), or NULL. */
 parley_stanza *st_expect(st_client *c, const char *name, int timeout_ms);
+/* The server's ack for message id (other acks are dropped): 0 success, its
+ * error code, or -1 for none within 10 s; with keep, the ack is left to the
+ * caller. */
+int st_wait_ack(st_client *c, const char *id, parley_stanza **keep);
 /* Send an iq and wait for its answer. */
 parley_stanza *st_iq(st_client *c, const char *xml, const char *id);
 

@@ -43,28 +43,6 @@ static int send_msg(st_client *c, const char *id, const char *to, const char *co
     return rc;
 }
 
-/* The sender's ack for id: 0 success, the error code, or -1 for none. */
-static int wait_ack(st_client *c, const char *id, parley_stanza **keep)
-{
-    for (int i = 0; i < 100; i++) {
-        parley_stanza *a = st_expect(c, "ack", 10000);
-        if (a == NULL)
-            return -1;
-        const char *aid = parley_stanza_attr(a, "id");
-        if (aid == NULL || strcmp(aid, id) != 0) {
-            parley_stanza_free(a);
-            continue;
-        }
-        uint64_t err = 0;
-        int rc = parley_stanza_attr_u64(a, "error", &err) == 0 ? (int)err : 0;
-        if (keep != NULL)
-            *keep = a;
-        else
-            parley_stanza_free(a);
-        return rc;
-    }
-    return -1;
-}
 
 static int has_child_jid(const parley_stanza *a, const char *name, const char *jid)
 {
@@ -288,7 +266,7 @@ static void test_fanout(void)
     /* bob/2 is offline. */
     const char *both[] = {"bob@gk.example/1", "bob@gk.example/2"};
     CHECK(send_msg(&a1, "m1", "bob@gk.example", both, 2, 64) == 0);
-    CHECK(wait_ack(&a1, "m1", NULL) == 0);
+    CHECK(st_wait_ack(&a1, "m1", NULL) == 0);
     parley_stanza *m = st_expect(&b1, "message", 5000);
     CHECK(m != NULL);
     uint64_t sid = 0;
@@ -334,22 +312,22 @@ static void test_fanout(void)
     const char *only1[] = {"bob@gk.example/1"};
     parley_stanza *a = NULL;
     CHECK(send_msg(&a1, "m2", "bob@gk.example", only1, 1, 8) == 0);
-    CHECK(wait_ack(&a1, "m2", &a) == 409);
+    CHECK(st_wait_ack(&a1, "m2", &a) == 409);
     CHECK(a != NULL && has_child_jid(a, "missing", "bob@gk.example/2"));
     parley_stanza_free(a);
     a = NULL;
     const char *extra[] = {"bob@gk.example/1", "bob@gk.example/2", "bob@gk.example/7"};
     CHECK(send_msg(&a1, "m2", "bob@gk.example", extra, 3, 8) == 0);
-    CHECK(wait_ack(&a1, "m2", &a) == 409);
+    CHECK(st_wait_ack(&a1, "m2", &a) == 409);
     CHECK(a != NULL && has_child_jid(a, "stale", "bob@gk.example/7"));
     CHECK(a != NULL && !has_child_jid(a, "missing", "bob@gk.example/2"));
     parley_stanza_free(a);
     const char *nob[] = {"nobody@gk.example/1"};
     CHECK(send_msg(&a1, "m3", "nobody@gk.example", nob, 1, 8) == 0);
-    CHECK(wait_ack(&a1, "m3", NULL) == 404);
+    CHECK(st_wait_ack(&a1, "m3", NULL) == 404);
     /* Malformed messages. */
     CHECK(st_send(&a1, "<message id=\"m4\" to=\"bob@gk.example\"><participants><to jid=\"bob@gk.example/1\"><enc v=\"1\" type=\"msg\">QUJD</enc></to></participants></message>") == 0);
-    CHECK(wait_ack(&a1, "m4", NULL) == 400);
+    CHECK(st_wait_ack(&a1, "m4", NULL) == 400);
 
     /* A second device for alice: its copies are required and delivered. */
     parley_stanza *r = st_iq(&a1, "<iq id=\"lc\" type=\"set\"><link-code/></iq>", "lc");
@@ -360,12 +338,12 @@ static void test_fanout(void)
     CHECK(st_link(&a2, &S, &alice2, code));
     CHECK(st_upload_keys(&a2, &alice2, 1, 5) == 0);
     CHECK(send_msg(&a1, "m5", "bob@gk.example", both, 2, 8) == 0);
-    CHECK(wait_ack(&a1, "m5", &a) == 409);
+    CHECK(st_wait_ack(&a1, "m5", &a) == 409);
     CHECK(a != NULL && has_child_jid(a, "missing", "alice@gk.example/2"));
     parley_stanza_free(a);
     const char *all[] = {"bob@gk.example/1", "bob@gk.example/2", "alice@gk.example/2"};
     CHECK(send_msg(&a1, "m5", "bob@gk.example", all, 3, 8) == 0);
-    CHECK(wait_ack(&a1, "m5", NULL) == 0);
+    CHECK(st_wait_ack(&a1, "m5", NULL) == 0);
     m = st_expect(&a2, "message", 5000);
     CHECK(m != NULL && strcmp(parley_stanza_attr(m, "to"), "alice@gk.example/2") == 0);
     parley_stanza_free(m);
@@ -376,9 +354,9 @@ static void test_fanout(void)
     /* A re-sent id still queued is acked again and not stored twice. */
     st_close(&b2);
     CHECK(send_msg(&a1, "m6", "bob@gk.example", all, 3, 8) == 0);
-    CHECK(wait_ack(&a1, "m6", NULL) == 0);
+    CHECK(st_wait_ack(&a1, "m6", NULL) == 0);
     CHECK(send_msg(&a1, "m6", "bob@gk.example", all, 3, 8) == 0);
-    CHECK(wait_ack(&a1, "m6", NULL) == 0);
+    CHECK(st_wait_ack(&a1, "m6", NULL) == 0);
     CHECK(st_login(&b2, &S, &bob2));
     int m5 = 0, m6 = 0;
     for (;;) {
@@ -444,20 +422,20 @@ static void test_fanout(void)
     /* The next message sees the removal (the lists are cached, devcache.c). */
     a = NULL;
     CHECK(send_msg(&a1, "m7", "bob@gk.example", all, 3, 8) == 0);
-    CHECK(wait_ack(&a1, "m7", &a) == 409);
+    CHECK(st_wait_ack(&a1, "m7", &a) == 409);
     CHECK(a != NULL && has_child_jid(a, "stale", "alice@gk.example/2"));
     parley_stanza_free(a);
     CHECK(send_msg(&a1, "m7", "bob@gk.example", both, 2, 8) == 0);
-    CHECK(wait_ack(&a1, "m7", NULL) == 0);
+    CHECK(st_wait_ack(&a1, "m7", NULL) == 0);
     /* So does a removal by parleyctl, behind the server's back. */
     CHECK(st_ctl(&S, NULL, 0, "device", "remove", "bob@gk.example", "2") == 0);
     a = NULL;
     CHECK(send_msg(&a1, "m8", "bob@gk.example", both, 2, 8) == 0);
-    CHECK(wait_ack(&a1, "m8", &a) == 409);
+    CHECK(st_wait_ack(&a1, "m8", &a) == 409);
     CHECK(a != NULL && has_child_jid(a, "stale", "bob@gk.example/2"));
     parley_stanza_free(a);
     CHECK(send_msg(&a1, "m8", "bob@gk.example", only1, 1, 8) == 0);
-    CHECK(wait_ack(&a1, "m8", NULL) == 0);
+    CHECK(st_wait_ack(&a1, "m8", NULL) == 0);
     st_close(&a1);
 }
 

@@ -234,35 +234,12 @@ static int send_to(st_client *c, const char *id, const char *to, const char *con
     return st_send(c, xml);
 }
 
-/* The sender's ack for id: 0 success, the error code, or -1 for none;
- * with keep, the ack stays for the caller. */
-static int ack_of(st_client *c, const char *id, parley_stanza **keep)
-{
-    for (int i = 0; i < 100; i++) {
-        parley_stanza *a = st_expect(c, "ack", 10000);
-        if (a == NULL)
-            return -1;
-        const char *aid = parley_stanza_attr(a, "id");
-        if (aid == NULL || strcmp(aid, id) != 0) {
-            parley_stanza_free(a);
-            continue;
-        }
-        uint64_t err = 0;
-        int rc = parley_stanza_attr_u64(a, "error", &err) == 0 ? (int)err : 0;
-        if (keep != NULL)
-            *keep = a;
-        else
-            parley_stanza_free(a);
-        return rc;
-    }
-    return -1;
-}
 
 /* The refusal names exactly one device, jid, as `what` (missing or stale). */
 static int refused_for(st_client *c, const char *id, const char *what, const char *jid)
 {
     parley_stanza *a = NULL;
-    int ok = ack_of(c, id, &a) == 409 && a != NULL && parley_stanza_child_count(a) == 1;
+    int ok = st_wait_ack(c, id, &a) == 409 && a != NULL && parley_stanza_child_count(a) == 1;
     const parley_stanza *e = ok ? parley_stanza_child(a, what) : NULL;
     ok = e != NULL && parley_stanza_attr(e, "jid") != NULL &&
          strcmp(parley_stanza_attr(e, "jid"), jid) == 0;
@@ -319,10 +296,10 @@ static void test_device_changes(void)
     const char *one[] = {ej1};
     /* Both lists are now cached on dave's process. */
     CHECK(send_to(&d, "d1", erin.user, one, 1) == 0);
-    CHECK(ack_of(&d, "d1", NULL) == 0);
+    CHECK(st_wait_ack(&d, "d1", NULL) == 0);
     CHECK(receive(&e, "d1", 3000));
     CHECK(send_to(&d, "d2", erin.user, one, 1) == 0);
-    CHECK(ack_of(&d, "d2", NULL) == 0);
+    CHECK(st_wait_ack(&d, "d2", NULL) == 0);
     CHECK(receive(&e, "d2", 3000));
 
     /* Linked: the new device is required at once. */
@@ -333,7 +310,7 @@ static void test_device_changes(void)
     CHECK(refused_for(&d, "d3", "missing", ej2));
     const char *both[] = {ej1, ej2};
     CHECK(send_to(&d, "d4", erin.user, both, 2) == 0);
-    CHECK(ack_of(&d, "d4", NULL) == 0);
+    CHECK(st_wait_ack(&d, "d4", NULL) == 0);
     CHECK(receive(&e, "d4", 3000));
 
     /* Removed on erin's process: stale on dave's at once. */
@@ -343,7 +320,7 @@ static void test_device_changes(void)
     CHECK(send_to(&d, "d5", erin.user, both, 2) == 0);
     CHECK(refused_for(&d, "d5", "stale", ej2));
     CHECK(send_to(&d, "d6", erin.user, one, 1) == 0);
-    CHECK(ack_of(&d, "d6", NULL) == 0);
+    CHECK(st_wait_ack(&d, "d6", NULL) == 0);
     CHECK(receive(&e, "d6", 3000));
 
     /* Removed by parleyctl, a program of its own. */
@@ -352,7 +329,7 @@ static void test_device_changes(void)
     snprintf(ej3, sizeof ej3, "%s/3", erin.user);
     const char *with3[] = {ej1, ej3};
     CHECK(send_to(&d, "d7", erin.user, with3, 2) == 0);
-    CHECK(ack_of(&d, "d7", NULL) == 0);
+    CHECK(st_wait_ack(&d, "d7", NULL) == 0);
     CHECK(st_ctl(&S, NULL, 0, "device", "remove", erin.user, "3") == 0);
     CHECK(send_to(&d, "d8", erin.user, with3, 2) == 0);
     CHECK(refused_for(&d, "d8", "stale", ej3));
@@ -364,7 +341,7 @@ static void test_device_changes(void)
     CHECK(refused_for(&d, "d9", "missing", dj2));
     const char *fan[] = {ej1, dj2};
     CHECK(send_to(&d, "d10", erin.user, fan, 2) == 0);
-    CHECK(ack_of(&d, "d10", NULL) == 0);
+    CHECK(st_wait_ack(&d, "d10", NULL) == 0);
     CHECK(receive(&e, "d10", 3000));
     st_close(&d);
     st_close(&e);

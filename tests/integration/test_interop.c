@@ -177,24 +177,12 @@ static int send_msg(st_client *c, const char *id, const char *to, const char *co
  * reason token ("" if none). -1 when no ack came. */
 static int wait_ack(st_client *c, const char *id, char reason[64])
 {
-    reason[0] = '\0';
-    for (int i = 0; i < 200; i++) {
-        parley_stanza *a = st_expect(c, "ack", 5000);
-        if (a == NULL)
-            return -1;
-        const char *aid = parley_stanza_attr(a, "id");
-        if (aid == NULL || strcmp(aid, id) != 0) {
-            parley_stanza_free(a);
-            continue;
-        }
-        uint64_t err = 0;
-        int rc = parley_stanza_attr_u64(a, "error", &err) == 0 ? (int)err : 0;
-        const char *r = parley_stanza_attr(a, "reason");
-        snprintf(reason, 64, "%s", r != NULL ? r : "");
-        parley_stanza_free(a);
-        return rc;
-    }
-    return -1;
+    parley_stanza *a = NULL;
+    int rc = st_wait_ack(c, id, &a);
+    const char *r = a != NULL ? parley_stanza_attr(a, "reason") : NULL;
+    snprintf(reason, 64, "%s", r != NULL ? r : "");
+    parley_stanza_free(a);
+    return rc;
 }
 
 /* One message from `from` (device jid list to the single device of to). */

@@ -343,10 +343,9 @@ static void pace(parley_media_decryptor *d, int split, int late, uint64_t ns, si
     }
 }
 
-/* Whether an update that absorbs the tail and then `absorb` bytes of in
- * runs on two cores; starts the worker when it is first needed. */
-static int want_split(parley_media_decryptor *d, const uint8_t *in, size_t n, size_t absorb,
-                      const uint8_t *out, size_t out_max)
+/* Whether an update of n bytes that absorbs the tail and then `absorb`
+ * bytes runs on two cores; starts the worker when it is first needed. */
+static int want_split(parley_media_decryptor *d, size_t n, size_t absorb)
 {
     int always = d->split == PM_SPLIT_ALWAYS || d->split == PM_SPLIT_START_FAILS;
     if (d->split == PM_SPLIT_NEVER || d->no_worker)
@@ -357,11 +356,6 @@ static int want_split(parley_media_decryptor *d, const uint8_t *in, size_t n, si
         d->pause_left--;
         return 0;
     }
-    /* The worker reads in while this thread writes out: overlapping
-     * buffers are refused by the caller already; kept as a guard. */
-    uintptr_t i0 = (uintptr_t)in, o0 = (uintptr_t)out;
-    if (i0 < o0 + out_max && o0 < i0 + n)
-        return 0;
     if (d->hasher != NULL)
         return 1;
     if (!always) {
@@ -400,7 +394,7 @@ int parley_media_decryptor_update(parley_media_decryptor *d, const uint8_t *in, 
            PARLEY_ERR_INVALID_MAC);
     if (n >= PARLEY_MEDIA_MAC_LEN) {
         size_t body = n - PARLEY_MEDIA_MAC_LEN, all = d->tail_len + body;
-        int split = want_split(d, in, n, all, out, out_max), late = 0;
+        int split = want_split(d, n, all), late = 0;
         /* only updates that could run on two cores are timed */
         int timed = d->split == PM_SPLIT_AUTO && d->hasher != NULL && all >= PM_SPLIT_UPDATE_MIN;
         uint64_t t0 = timed ? now_ns() : 0;

@@ -166,7 +166,6 @@ typedef struct {
     srv_ix_provider p;
     char domains[PSTORE_PROVIDER_DOMAINS_MAX][PSTORE_DOMAIN_MAX + 1];
     size_t ndomains;
-    uint64_t appeared; /* generation in which it was first seen (0: at startup) */
 } ix_entry;
 
 /* Read-locked by every lookup (the router's, per message), write-locked
@@ -255,10 +254,6 @@ static void reload_locked(srv *s)
         for (size_t k = 0; k < rec->domain_count && k < PSTORE_PROVIDER_DOMAINS_MAX; k++)
             snprintf(e->domains[k], sizeof e->domains[k], "%s", rec->domains[k]);
         e->ndomains = rec->domain_count;
-        e->appeared = ix.loaded ? gen : 0;
-        for (size_t k = 0; k < ix.n; k++)
-            if (strcmp(ix.v[k].p.id, e->p.id) == 0)
-                e->appeared = ix.v[k].appeared;
     }
     free(ix.v);
     ix.v = v;
@@ -331,17 +326,6 @@ int srv_ix_provider_get(srv *s, const char *id, srv_ix_provider *out)
         }
     pthread_rwlock_unlock(&ix.mu);
     return found;
-}
-
-size_t srv_ix_new_since(uint64_t since, srv_ix_provider *out, size_t max)
-{
-    size_t n = 0;
-    pthread_rwlock_rdlock(&ix.mu);
-    for (size_t i = 0; i < ix.n && n < max; i++)
-        if (ix.v[i].appeared > since && ix.v[i].p.status == PSTORE_PROVIDER_ACTIVE)
-            out[n++] = ix.v[i].p;
-    pthread_rwlock_unlock(&ix.mu);
-    return n;
 }
 
 size_t srv_ix_added_since(srv *s, int64_t since, srv_ix_provider *out, size_t max)
@@ -432,7 +416,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
             srv_log("interop: suspended accounts not read");
     }
     uint64_t gen = srv_ix_generation();
-    srv_conn_ix_sweep(w, gen != x->seen_gen, x->seen_gen);
+    srv_conn_ix_sweep(w, gen != x->seen_gen);
     x->seen_gen = gen;
 }
 

@@ -273,9 +273,6 @@ int srv_ix_provider_get(srv *s, const char *id, srv_ix_provider *out);
 void srv_ix_refresh(srv *s);
 /* The registry generation: changes whenever the cache was reloaded. */
 uint64_t srv_ix_generation(void);
-/* Providers that appeared in generation (since, now]: for the "provider"
- * notification. Fills at most max; returns the count. */
-size_t srv_ix_new_since(uint64_t since, srv_ix_provider *out, size_t max);
 /* Active providers added after the Unix second `since`: what a device that
  * was last told at `since` has not heard of. Fills at most max. */
 size_t srv_ix_added_since(srv *s, int64_t since, srv_ix_provider *out, size_t max);
@@ -303,7 +300,7 @@ int srv_ix_verify(worker *w, const char *provider, const char *verify_url, const
 void srv_ix_free(void);
 /* conn.c: walk the worker's connections after a registry change (gen
  * changed) and for attestation expiry. */
-void srv_conn_ix_sweep(worker *w, int gen_changed, uint64_t last_gen);
+void srv_conn_ix_sweep(worker *w, int gen_changed);
 
 /* ---- conn.c ---- */
 void srv_conn_accept(worker *w, int fd);

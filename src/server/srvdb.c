@@ -294,3 +294,32 @@ out:
     pthread_mutex_unlock(&d->mu);
     return rc;
 }
+
+int srvdb_remove_device(srvdb *d, pstore *s, const char *user, uint32_t device,
+                        uint32_t gone[PSTORE_DEVICES_MAX], size_t *ngone)
+{
+    int rc, failed = 0;
+    pstore_device *list = NULL;
+    size_t n = 1;
+    *ngone = 0;
+    gone[0] = device;
+    if (device == PSTORE_PRIMARY_DEVICE) {
+        list = calloc(PSTORE_DEVICES_MAX, sizeof *list);
+        ENSURE(list != NULL, PARLEY_ERR_NOMEM);
+        GUARD(pstore_device_list(s, user, list, PSTORE_DEVICES_MAX, &n));
+        for (size_t i = 0; i < n; i++)
+            gone[i] = list[i].device_id;
+    }
+    GUARD(pstore_device_remove(s, user, device));
+    *ngone = n;
+    srvdb_devices_changed(d, user);
+    for (size_t i = 0; i < n; i++) {
+        rc = srvdb_identity_delete(d, user, gone[i]);
+        if (rc < 0 && rc != PARLEY_ERR_NOT_FOUND)
+            failed = 1;
+    }
+    rc = failed ? PARLEY_ERR_STORE : PARLEY_OK;
+out:
+    free(list);
+    return rc;
+}

@@ -42,6 +42,16 @@ PARLEY_MUST_CHECK int srvdb_identity_set(srvdb *d, const char *user, uint32_t de
                                          uint32_t registration);
 PARLEY_MUST_CHECK int srvdb_identity_delete(srvdb *d, const char *user, uint32_t device);
 
+/* Removes a live device (pstore_device_remove: the primary takes the
+ * account's other devices along), then the identities of every device it
+ * removed, and moves the user's generation. gone (PSTORE_DEVICES_MAX
+ * entries) receives the removed ids, *ngone their count. A store failure
+ * leaves everything as it was; an identity that cannot be deleted is
+ * PARLEY_ERR_STORE after the devices are gone (the next key upload of that
+ * id would be refused, and no id but the primary's is ever reused). */
+PARLEY_MUST_CHECK int srvdb_remove_device(srvdb *d, pstore *s, const char *user, uint32_t device,
+                                          uint32_t gone[PSTORE_DEVICES_MAX], size_t *ngone);
+
 /* Device generations. A writer calls srvdb_devices_changed after its
  * change has committed (identity_set and identity_delete do it
  * themselves); a reader takes srvdb_devgen before it reads the devices and

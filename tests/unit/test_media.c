@@ -57,6 +57,12 @@ static uint32_t rnd(uint32_t n)
     return n == 0 ? 0 : (uint32_t)(rng_state % n);
 }
 
+static void fill(uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = (uint8_t)rnd(256);
+}
+
 static void kat_key(const kat *k, uint8_t key[32])
 {
     for (int i = 0; i < 32; i++)
@@ -212,8 +218,7 @@ static void test_properties(void)
         size_t n = rnd(iter < 100 ? 70 : 9000);
         parley_media_type type = (parley_media_type)rnd(4);
         uint8_t *p = malloc(n + 1);
-        for (size_t i = 0; i < n; i++)
-            p[i] = (uint8_t)rnd(256);
+        fill(p, n);
         parley_media_digest d1, d2, d3;
         size_t l1 = 0, l2 = 0;
         uint8_t *b1 = encrypt_chunked(key, type, p, n, 0, &l1, &d1);
@@ -277,8 +282,7 @@ static void test_refusals(void)
     size_t ext[] = {1, 10, 16, 26, 32};
     for (size_t i = 0; i < (sizeof(ext) / sizeof(ext[0])); i++) {
         memcpy(m, b, bl);
-        for (size_t j = 0; j < ext[i]; j++)
-            m[bl + j] = (uint8_t)rnd(256);
+        fill(m + bl, ext[i]);
         CHECK_RC(decrypt_chunked(key, PARLEY_MEDIA_IMAGE, m, bl + ext[i], 7, NULL, NULL,
                                  PARLEY_MEDIA_SIZE_UNKNOWN, back, sizeof back, &out_len, &rel,
                                  NULL),
@@ -357,8 +361,7 @@ static void test_files(void)
     snprintf(outp, sizeof outp, "%s/out", dir);
     size_t n = 3 * PARLEY_MEDIA_IO_CHUNK + 123;
     uint8_t *p = malloc(n);
-    for (size_t i = 0; i < n; i++)
-        p[i] = (uint8_t)rnd(256);
+    fill(p, n);
     int fd = open(plain, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     CHECK(fd >= 0 && write(fd, p, n) == (ssize_t)n);
     close(fd);
@@ -406,8 +409,7 @@ static void test_files(void)
 static void test_stream_primitives(void)
 {
     uint8_t data[5000], key[70], a[32], b[32];
-    for (size_t i = 0; i < sizeof data; i++)
-        data[i] = (uint8_t)rnd(256);
+    fill(data, sizeof data);
     for (size_t i = 0; i < sizeof key; i++)
         key[i] = (uint8_t)i;
     for (int iter = 0; iter < 20; iter++) {
@@ -462,8 +464,7 @@ static void test_multi(void)
 {
     uint8_t data[3][9000], a[32], b[32];
     for (int s = 0; s < 3; s++)
-        for (size_t i = 0; i < sizeof data[s]; i++)
-            data[s][i] = (uint8_t)rnd(256);
+        fill(data[s], sizeof data[s]);
     for (int iter = 0; iter < 50; iter++) {
         pc_sha256_ctx c[3];
         size_t pos[3] = {0, 0, 0}, len[3];
@@ -510,12 +511,9 @@ static void test_cbc_decrypt_paths(void)
          iter++) {
         uint8_t k[32], iv[16], h1[32], h2[32];
         size_t n = iter < 100 ? rnd(300) : rnd(MAX), cl = 0;
-        for (size_t i = 0; i < 32; i++)
-            k[i] = (uint8_t)rnd(256);
-        for (size_t i = 0; i < 16; i++)
-            iv[i] = (uint8_t)rnd(256);
-        for (size_t i = 0; i < n; i++)
-            pt[i] = (uint8_t)rnd(256);
+        fill(k, 32);
+        fill(iv, 16);
+        fill(pt, n);
         CHECK_RC(pc_aes256_cbc_encrypt(ct, MAX + 32, &cl, k, iv, pt, n), PARLEY_OK);
         /* some runs tampered (the padding most likely wrong) or cut short */
         int mode = (int)rnd(6);
@@ -532,8 +530,7 @@ static void test_cbc_decrypt_paths(void)
         /* the hash starts part way into a block */
         pc_sha256_ctx h;
         size_t pl = rnd(64);
-        for (size_t i = 0; i < pl; i++)
-            pre[i] = (uint8_t)rnd(256);
+        fill(pre, pl);
         CHECK_RC(pc_sha256_init(&h), PARLEY_OK);
         CHECK_RC(pc_sha256_update(&h, pre, pl), PARLEY_OK);
         size_t pos = 0, w1 = 0, w2 = 0, l1 = 0, l2 = 0;
@@ -750,8 +747,7 @@ static void test_split_equivalence(void)
         size_t n = sizes[si];
         parley_media_type type = (parley_media_type)(si % 4);
         uint8_t *p = malloc(n + 1);
-        for (size_t i = 0; i < n; i++)
-            p[i] = (uint8_t)rnd(256);
+        fill(p, n);
         parley_media_digest dg;
         size_t bl = 0;
         uint8_t *b = encrypt_chunked(key, type, p, n, 0, &bl, &dg);
@@ -793,8 +789,7 @@ static void test_split_refusals(void)
     CHECK_RC(parley_media_key_generate(key), PARLEY_OK);
     size_t n = PM_SPLIT_BLOB_MIN + 12345;
     uint8_t *p = malloc(n);
-    for (size_t i = 0; i < n; i++)
-        p[i] = (uint8_t)rnd(256);
+    fill(p, n);
     parley_media_digest dg;
     size_t bl = 0;
     uint8_t *b = encrypt_chunked(key, PARLEY_MEDIA_VIDEO, p, n, 0, &bl, &dg);
@@ -831,8 +826,7 @@ static void test_split_refusals(void)
         const size_t ext[] = {1, 10, 16, 26, 4096};
         for (size_t ei = 0; ei < PARLEY_ARRAY_LEN(ext); ei++) {
             memcpy(m, b, bl);
-            for (size_t j = 0; j < ext[ei]; j++)
-                m[bl + j] = (uint8_t)rnd(256);
+            fill(m + bl, ext[ei]);
             split_case(key, PARLEY_MEDIA_VIDEO, m, bl + ext[ei], chunks[ci], 1, NULL, NULL,
                        PARLEY_MEDIA_SIZE_UNKNOWN, NULL, 0, PARLEY_ERR_INVALID_MAC);
             split_case(key, PARLEY_MEDIA_VIDEO, m, bl + ext[ei], chunks[ci], 1,
@@ -869,8 +863,7 @@ static void test_split_lifetime(void)
     CHECK_RC(parley_media_key_generate(key), PARLEY_OK);
     size_t n = 3 * PM_SPLIT_BLOB_MIN;
     uint8_t *p = malloc(n);
-    for (size_t i = 0; i < n; i++)
-        p[i] = (uint8_t)rnd(256);
+    fill(p, n);
     parley_media_digest dg;
     size_t bl = 0, l = 0;
     uint8_t *b = encrypt_chunked(key, PARLEY_MEDIA_DOCUMENT, p, n, 0, &bl, &dg);

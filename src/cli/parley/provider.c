@@ -88,8 +88,9 @@ static void http_error(const char *what, long status, const body *b, char *err, 
 
 /*
  * POST /v1/login with the user's password: the bearer token for the
- * provider's other calls in token (PV_TOKEN_MAX). The request, which
- * holds the password, is wiped whatever happens.
+ * provider's other calls in token (PV_TOKEN_MAX). b gets a response buffer
+ * of PV_BODY_MAX bytes, for the caller's next calls too (the caller frees
+ * b->p). The request, which holds the password, is wiped whatever happens.
  */
 #define PV_TOKEN_MAX 128
 static int provider_login(const char *base, const char *user, const char *password,
@@ -100,6 +101,11 @@ static int provider_login(const char *base, const char *user, const char *passwo
     pjson_w w;
     pjson *j = NULL;
     pbuf_init(&req, PV_BODY_MAX);
+    b->p = malloc(PV_BODY_MAX + 1);
+    if (b->p == NULL) {
+        snprintf(err, err_max, "out of memory");
+        goto out;
+    }
     pjson_w_init(&w, &req);
     pjson_w_begin(&w);
     pjson_w_string(&w, "user", user);
@@ -144,11 +150,6 @@ int pv_attest(const char *base, const char *user, const char *password, const ui
     char token[PV_TOKEN_MAX] = "";
     long st;
     pbuf_init(&req, PV_BODY_MAX);
-    b.p = malloc(PV_BODY_MAX + 1);
-    if (b.p == NULL) {
-        snprintf(err, err_max, "out of memory");
-        goto out;
-    }
     if (provider_login(base, user, password, token, &b, err, err_max) != 0)
         goto out;
     pjson_w_init(&w, &req);
@@ -198,11 +199,6 @@ int pv_wait(const char *base, const char *user, const char *password, uint32_t d
     struct curl_slist *hd = NULL;
     long st = 0;
     *pending = 0;
-    b.p = malloc(PV_BODY_MAX + 1);
-    if (b.p == NULL) {
-        snprintf(err, err_max, "out of memory");
-        goto out;
-    }
     if (provider_login(base, user, password, token, &b, err, err_max) != 0)
         goto out;
     /* GET /v1/wakeups?timeout=N: the provider holds the request until a

@@ -231,29 +231,20 @@ static int cmd_device(const char *db, int argc, char **argv)
         unsigned long id = strtoul(argv[2], &end, 10);
         ENSURE(end != argv[2] && *end == '\0' && id >= 1 && id <= PSTORE_DEVICE_ID_MAX,
                PARLEY_ERR_INVALID_ARG);
-        size_t n = 1;
-        devs = calloc(PSTORE_DEVICES_MAX, sizeof *devs);
-        ENSURE(devs != NULL, PARLEY_ERR_NOMEM);
+        uint32_t gone[PSTORE_DEVICES_MAX];
+        size_t n = 0;
         GUARD(srvdb_open(&d, db));
-        /* The primary takes the account's other devices along (store.h). */
-        if (id == PSTORE_PRIMARY_DEVICE)
-            GUARD(pstore_device_list(s, argv[1], devs, PSTORE_DEVICES_MAX, &n));
-        else
-            devs[0].device_id = (uint32_t)id;
-        GUARD(pstore_device_remove(s, argv[1], (uint32_t)id));
-        /* Running parleyd processes read the user's devices again. */
-        srvdb_devices_changed(d, argv[1]);
+        /* The primary takes the account's other devices along (store.h);
+         * running parleyd processes read the user's devices again. */
+        rc = srvdb_remove_device(d, s, argv[1], (uint32_t)id, gone, &n);
+        for (size_t i = 0; i < n; i++)
+            printf("removed %s/%u (a connected device is closed at its next request)\n", argv[1],
+                   gone[i]);
+        GUARD(rc);
         if (!srvdb_devgen_ready(d))
             fprintf(stderr, "warning: cannot use %s-devgen: a running parleyd may use the old "
                             "device list for up to %d s\n",
                     db, SRVDB_DEVGEN_TTL_S);
-        for (size_t i = 0; i < n; i++) {
-            rc = srvdb_identity_delete(d, argv[1], devs[i].device_id);
-            if (rc < 0 && rc != PARLEY_ERR_NOT_FOUND)
-                GUARD(rc);
-            printf("removed %s/%u (a connected device is closed at its next request)\n", argv[1],
-                   devs[i].device_id);
-        }
     } else {
         usage(stderr);
         ENSURE(0, PARLEY_ERR_INVALID_ARG);

@@ -273,12 +273,10 @@ static int remove_provider_devices(pstore *s, const char *db, const pstore_provi
         GUARD(pstore_device_list(s, du.users[i], devs, PSTORE_DEVICES_MAX, &nd));
         /* Linked devices first: removing the primary would take them along. */
         for (size_t k = nd; k-- > 0;) {
-            GUARD(pstore_device_remove(s, du.users[i], devs[k].device_id));
-            srvdb_devices_changed(d, du.users[i]);
-            rc = srvdb_identity_delete(d, du.users[i], devs[k].device_id);
-            if (rc < 0 && rc != PARLEY_ERR_NOT_FOUND)
-                GUARD(rc);
-            removed++;
+            uint32_t gone[PSTORE_DEVICES_MAX];
+            size_t ng = 0;
+            GUARD(srvdb_remove_device(d, s, du.users[i], devs[k].device_id, gone, &ng));
+            removed += ng;
         }
     }
     printf("removed %zu device%s of %zu user%s\n", removed, removed == 1 ? "" : "s", du.n,

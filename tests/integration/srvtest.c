@@ -189,10 +189,30 @@ int st_stop(st_server *s, int sig)
     return -1;
 }
 
-void st_cleanup(st_server *s)
+enum { ST_LOG_TAIL = 16384 };
+
+static void dump_log_tail(const st_server *s)
+{
+    static char buf[ST_LOG_TAIL + 1];
+    int fd = open(s->log, O_RDONLY);
+    if (fd < 0)
+        return;
+    off_t end = lseek(fd, 0, SEEK_END);
+    off_t from = end > ST_LOG_TAIL ? end - ST_LOG_TAIL : 0;
+    ssize_t n = pread(fd, buf, ST_LOG_TAIL, from);
+    close(fd);
+    if (n <= 0)
+        return;
+    buf[n] = '\0';
+    fprintf(stderr, "---- end of %s ----\n%s---- (log ends) ----\n", s->log, buf);
+}
+
+void st_cleanup(st_server *s, int failed)
 {
     if (s->pid > 0)
         st_stop(s, SIGKILL);
+    if (failed > 0)
+        dump_log_tail(s);
     const char *keep = getenv("PARLEY_TEST_KEEP");
     if (keep != NULL && keep[0] == '1') {
         fprintf(stderr, "kept %s\n", s->dir);

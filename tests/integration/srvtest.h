@@ -31,7 +31,10 @@ int st_start(st_server *s);
 /* SIGTERM (sig = 15) or SIGKILL (9), then wait for the exit; returns the
  * wait status. */
 int st_stop(st_server *s, int sig);
-void st_cleanup(st_server *s);
+/* Stop what still runs and remove the directory. After failed checks
+ * (failed > 0) the end of the server's log goes to stderr first, so that
+ * a failure seen only elsewhere can be read from the test's output. */
+void st_cleanup(st_server *s, int failed);
 /* Run parleyctl with --db and the given arguments; the first line of its
  * output goes to out. Returns its exit status. */
 int st_ctl(st_server *s, char *out, size_t max, const char *a1, const char *a2, const char *a3,

@@ -852,6 +852,6 @@ int main(int argc, char **argv)
         if (system(cmd) != 0)
             fprintf(stderr, "(no log)\n");
     }
-    st_cleanup(&S);
+    st_cleanup(&S, check_failed);
     TEST_MAIN_END();
 }

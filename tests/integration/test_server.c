@@ -674,6 +674,6 @@ int main(int argc, char **argv)
         int st = st_stop(&S, SIGTERM);
         CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     }
-    st_cleanup(&S);
+    st_cleanup(&S, check_failed);
     TEST_MAIN_END();
 }

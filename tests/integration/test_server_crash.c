@@ -238,6 +238,6 @@ int main(int argc, char **argv)
     } else {
         CHECK(0);
     }
-    st_cleanup(&S);
+    st_cleanup(&S, check_failed);
     TEST_MAIN_END();
 }

@@ -149,7 +149,7 @@ static void test_device_cache_bound(const char *parleyd, const char *parleyctl)
     /* The sender's own list stays the most recent: looked up after each recipient's. */
     CHECK(wait_log("device_cache_hits=[1-9][0-9]* device_cache_misses=[1-9]", 3000));
     CHECK(st_stop(&S, SIGTERM) >= 0);
-    st_cleanup(&S);
+    st_cleanup(&S, check_failed);
 }
 
 /* A generations file parleyd cannot use (another size) turns the cache
@@ -183,7 +183,7 @@ static void test_device_cache_off(const char *parleyd, const char *parleyctl)
     CHECK(kill(S.pid, SIGUSR1) == 0);
     CHECK(wait_log("device_cache=0 device_cache_max=0 ", 3000));
     CHECK(st_stop(&S, SIGTERM) >= 0);
-    st_cleanup(&S);
+    st_cleanup(&S, check_failed);
 }
 
 int main(int argc, char **argv)
@@ -276,7 +276,7 @@ int main(int argc, char **argv)
     read_notify(nfd, notes, sizeof notes, 200);
     CHECK(strstr(notes, "STOPPING=1") != NULL);
     close(nfd);
-    st_cleanup(&S);
+    st_cleanup(&S, check_failed);
 
     /* idle_timeout_s: a connection silent both ways that long is closed
      * with 408 idle-timeout; one that pings stays (sweeps every 5 s). */
@@ -302,7 +302,7 @@ int main(int argc, char **argv)
     st_close(&cc);
     st_close(&dc);
     CHECK(st_stop(&S, SIGTERM) >= 0);
-    st_cleanup(&S);
+    st_cleanup(&S, check_failed);
 
     test_device_cache_bound(argv[1], argv[2]);
     test_device_cache_off(argv[1], argv[2]);

@@ -412,6 +412,6 @@ int main(int argc, char **argv)
     CHECK(peer_sockets() == 0);
     /* No message body in the log. */
     CHECK(log_count("QUJDREVGR0g") == 0);
-    st_cleanup(&S);
+    st_cleanup(&S, check_failed);
     TEST_MAIN_END();
 }

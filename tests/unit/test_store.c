@@ -906,6 +906,49 @@ static void test_take_processes(void)
     CHECK(once);
 }
 
+/* Several processes open one new database at the same moment, as the
+ * servers of `parleyd --processes` do on a first start: every one of them
+ * must succeed, however the switch to WAL interleaves. */
+static void test_open_together(void)
+{
+    enum { PROCS = 4, ROUNDS = 25 };
+    int all_ok = 1;
+    for (int round = 0; round < ROUNDS && all_ok; round++) {
+        char name[32], path[128];
+        snprintf(name, sizeof name, "together%d.db", round);
+        path_of(path, sizeof path, name);
+        int go[2];
+        CHECK(pipe(go) == 0);
+        pid_t pids[PROCS];
+        for (int p = 0; p < PROCS; p++) {
+            pids[p] = fork();
+            if (pids[p] == 0) {
+                char b;
+                close(go[1]);
+                /* Wait for the start signal (the write end closing). */
+                if (read(go[0], &b, 1) != 0)
+                    _exit(5);
+                pstore *cs = NULL;
+                int rc = pstore_open_sqlite(&cs, path, NULL);
+                if (rc < 0) {
+                    fprintf(stderr, "open together: %s\n", parley_strerror(rc));
+                    _exit(2);
+                }
+                pstore_close(cs);
+                _exit(0);
+            }
+        }
+        close(go[0]);
+        close(go[1]);
+        for (int p = 0; p < PROCS; p++) {
+            int status = 0;
+            waitpid(pids[p], &status, 0);
+            all_ok &= WIFEXITED(status) && WEXITSTATUS(status) == 0;
+        }
+    }
+    CHECK(all_ok);
+}
+
 /* ---- crash safety ------------------------------------------------------ */
 
 typedef struct {
@@ -1369,6 +1412,7 @@ int main(void)
     test_take_threads(s);
     pstore_close(s);
     test_take_processes();
+    test_open_together();
     test_crash();
     test_corrupt();
     test_checkpoint();

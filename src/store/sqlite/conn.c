@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "store/sqlite/sq_internal.h"
@@ -125,14 +126,24 @@ static int exec(sqlite3 *db, const char *sql)
 }
 
 /* PRAGMA journal_mode answers with the mode now in force: a database that
- * cannot switch (read-only medium) says so instead of failing. */
-static int set_wal(sqlite3 *db)
+ * cannot switch (read-only medium) says so instead of failing.
+ * While another process switches a new database to WAL, the pragma can
+ * answer SQLITE_BUSY at once, without consulting the busy handler; so it
+ * is tried again here, for as long as the busy timeout allows. */
+static int set_wal(sqlite3 *db, int timeout_ms)
 {
     sqlite3_stmt *st = NULL;
     int rc;
     int src = sqlite3_prepare_v2(db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
     ENSURE(src == SQLITE_OK, sq_err(src));
-    src = sqlite3_step(st);
+    for (int waited = 0;; waited += SQ_WAL_RETRY_MS) {
+        src = sqlite3_step(st);
+        if ((src & 0xff) != SQLITE_BUSY || waited >= timeout_ms)
+            break;
+        sqlite3_reset(st);
+        struct timespec ts = {0, SQ_WAL_RETRY_MS * 1000000L};
+        nanosleep(&ts, NULL);
+    }
     ENSURE(src == SQLITE_ROW, sq_err(src));
     const unsigned char *mode = sqlite3_column_text(st, 0);
     ENSURE(mode && strcmp((const char *)mode, "wal") == 0, PARLEY_ERR_IO);
@@ -220,7 +231,7 @@ int sq_conn_open(sq_store *s, sq_conn **out)
     /* Bound what SQLite will accept in one value: a second line of defence
      * behind the checks in store.c. */
     sqlite3_limit(c->db, SQLITE_LIMIT_LENGTH, PSTORE_STANZA_MAX + 1024);
-    GUARD(set_wal(c->db));
+    GUARD(set_wal(c->db, s->cfg.busy_timeout_ms));
     GUARD(exec(c->db, s->cfg.sync == PSTORE_SYNC_NORMAL ? "PRAGMA synchronous=NORMAL"
                                                         : "PRAGMA synchronous=FULL"));
     /* Refuse to follow a corrupt b-tree into undefined territory: with

@@ -76,6 +76,10 @@ typedef struct {
  * own autocheckpoint default). */
 #define SQ_CHECKPOINT_PAGES 1000
 
+/* Pause between attempts to switch a database to WAL while another
+ * connection holds it. */
+#define SQ_WAL_RETRY_MS 5
+
 /* Map a SQLite result code (extended or primary) to a parley result. */
 int sq_err(int src);
 

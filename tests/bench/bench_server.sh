@@ -53,7 +53,7 @@ trap 'exit 1' INT TERM
 root=$("$CTL" root-key "$work/root.key" | sed -n 's/.*: \([0-9a-f]\{64\}\)$/\1/p' | head -n 1)
 "$CTL" cert issue --root "$work/root.key" --key "$work/server.key" --out "$work/server.cert" \
     >/dev/null 2>&1
-RATES=${PARLEY_BENCH_RATES:-2500 5000 7500 10000 15000 20000 30000 40000 50000}
+RATES=${PARLEY_BENCH_RATES:-2500 5000 7500 10000 15000 20000 30000 40000 50000 60000 70000}
 users=$((IDLE * PROCS + 2 * ($(echo "$RATES" | wc -w) + 1) * MSG_CONNS))
 t0=$(date +%s)
 "$LOAD" provision --db "$work/p.db" --users "$users" >/dev/null

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -93,8 +94,18 @@ int pcl_store_open(pcl_store *s, const char *dir)
 {
     char path[4096];
     int rc;
+    int dfd = -1;
     memset(s, 0, sizeof *s);
     ENSURE(mkdir(dir, 0700) == 0 || errno == EEXIST, PARLEY_ERR_IO);
+    /* Opening is done under an exclusive lock on the directory, so that
+     * two programs opening a new account at once (a daemon and a send)
+     * neither race to create the local key nor find the database being
+     * switched to WAL, which SQLite reports as busy without waiting. The
+     * lock is held only while opening. */
+    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    ENSURE(dfd >= 0, PARLEY_ERR_IO);
+    while (flock(dfd, LOCK_EX) != 0)
+        ENSURE(errno == EINTR, PARLEY_ERR_IO);
     GUARD(local_key_load(s, dir));
     ENSURE(snprintf(path, sizeof path, "%s/parley.db", dir) < (int)sizeof path,
            PARLEY_ERR_INVALID_ARG);
@@ -113,6 +124,8 @@ int pcl_store_open(pcl_store *s, const char *dir)
     GUARD(pcl_store_exec(s, schema));
     rc = PARLEY_OK;
 out:
+    if (dfd >= 0)
+        close(dfd); /* releases the lock */
     if (rc != PARLEY_OK)
         pcl_store_close(s);
     return rc;

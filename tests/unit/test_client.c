@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -187,6 +188,67 @@ static void test_store_files(void)
     rm_rf(tmpdir);
 }
 
+/* Several processes (a `parley daemon` and a `parley send`, say) opening
+ * one new account directory at once: every one opens it, and all hold the
+ * same local key. Without the directory lock, one would fail creating the
+ * key file, read a half-written one, or find the database switching to WAL
+ * under it. */
+static void test_store_open_together(void)
+{
+    enum { PROCS = 4, ROUNDS = 25 };
+    int all_ok = 1, same_key = 1;
+    make_tmp();
+    for (int round = 0; round < ROUNDS && all_ok && same_key; round++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/acct%d", tmpdir, round);
+        int go[2], keys[2];
+        CHECK(pipe(go) == 0 && pipe(keys) == 0);
+        pid_t pids[PROCS];
+        for (int p = 0; p < PROCS; p++) {
+            pids[p] = fork();
+            if (pids[p] == 0) {
+                char b;
+                pcl_store s;
+                close(go[1]);
+                close(keys[0]);
+                /* Start together, when the parent closes the write end. */
+                if (read(go[0], &b, 1) != 0)
+                    _exit(5);
+                int rc = pcl_store_open(&s, path);
+                if (rc != PARLEY_OK) {
+                    fprintf(stderr, "open together: %s\n", parley_strerror(rc));
+                    _exit(2);
+                }
+                rc = pcl_cfg_set_u32(&s, "opened", (uint32_t)p);
+                int wrote = write(keys[1], s.local_key, 32) == 32;
+                pcl_store_close(&s);
+                _exit(rc == PARLEY_OK && wrote ? 0 : 3);
+            }
+        }
+        close(go[0]);
+        close(go[1]);
+        close(keys[1]);
+        for (int p = 0; p < PROCS; p++) {
+            int status = 0;
+            waitpid(pids[p], &status, 0);
+            all_ok &= WIFEXITED(status) && WEXITSTATUS(status) == 0;
+        }
+        uint8_t first[32], k[32];
+        int n = 0;
+        while (read(keys[0], k, 32) == 32) {
+            if (n++ == 0)
+                memcpy(first, k, 32);
+            else
+                same_key &= memcmp(first, k, 32) == 0;
+        }
+        close(keys[0]);
+        all_ok &= n == PROCS;
+    }
+    CHECK(all_ok);
+    CHECK(same_key);
+    rm_rf(tmpdir);
+}
+
 /* Two devices with sessions kept in SQLite stores: messages flow both
  * ways; a decrypt inside a transaction that is rolled back leaves the
  * store as it was, so the same copy decrypts again after a restart (the
@@ -341,6 +403,7 @@ int main(void)
         return 1;
     test_device_list();
     test_store_files();
+    test_store_open_together();
     test_store_sessions();
     test_engine_offline();
     test_parsers();

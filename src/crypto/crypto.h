@@ -7,6 +7,7 @@
 #ifndef PARLEY_CRYPTO_H
 #define PARLEY_CRYPTO_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "parley/result.h"
@@ -174,6 +175,14 @@ PARLEY_MUST_CHECK int pc_hmac_sha256_final(pc_hmac_sha256_ctx *c, uint8_t out[PC
 PARLEY_MUST_CHECK int pc_sha256_update_multi(pc_sha256_ctx *const c[], const uint8_t *const d[],
                                              const size_t n[], size_t k);
 pc_sha256_ctx *pc_hmac_sha256_inner(pc_hmac_sha256_ctx *c);
+/* Absorb the same n bytes d into a and b side by side, ending early once
+ * *stop holds value (another thread asking for b back, say), which is
+ * seen within a few blocks. done[0] and done[1] say how many bytes went
+ * into a and into b (they may differ by up to a block when the two held
+ * different counts of buffered bytes). Returns 1 when it ended early,
+ * 0 when all n went into both. */
+int pc_sha256_update2_until(pc_sha256_ctx *a, pc_sha256_ctx *b, const uint8_t *d, size_t n,
+                            const atomic_uint *stop, unsigned value, size_t done[2]);
 /* pc_cbc_stream_update, and the output (over_out[i]) or the input
  * absorbed into h[i] for three distinct contexts: encryption and hashing
  * interleaved where the CPU has AES-NI and the SHA extensions. */

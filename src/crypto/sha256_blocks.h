@@ -5,6 +5,7 @@
 #ifndef PARLEY_CRYPTO_SHA256_BLOCKS_H
 #define PARLEY_CRYPTO_SHA256_BLOCKS_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -12,6 +13,12 @@
  * updated with the blocks at d[s]. k may be 1 to 3 for the accelerated
  * path; any k works. */
 void pc_sha256_blocks(uint32_t *const st[], const uint8_t *const d[], size_t k, size_t n);
+/* n blocks of two streams side by side, as pc_sha256_blocks with k = 2,
+ * ending early at a block boundary once *stop holds value (looked at every
+ * few blocks, so another thread can ask for the streams back). Returns
+ * the number of blocks compressed. */
+size_t pc_sha256_blocks2_until(uint32_t *const st[2], const uint8_t *const d[2], size_t n,
+                               const atomic_uint *stop, unsigned value);
 /* Always OpenSSL's SHA256_Transform, for tests against the kernel. */
 void pc_sha256_blocks_portable(uint32_t *const st[], const uint8_t *const d[], size_t k,
                                size_t n);

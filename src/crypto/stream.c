@@ -345,6 +345,42 @@ int pc_sha256_update_multi(pc_sha256_ctx *const c[], const uint8_t *const d[], c
     return PARLEY_OK;
 }
 
+int pc_sha256_update2_until(pc_sha256_ctx *a, pc_sha256_ctx *b, const uint8_t *d, size_t n,
+                            const atomic_uint *stop, unsigned value, size_t done[2])
+{
+    sha_state *s[2] = {st_of(a), st_of(b)};
+    /* First what each buffer still lacks of a block (the two may hold
+     * different counts: an HMAC's inner hash has its IV in front). */
+    for (size_t i = 0; i < 2; i++)
+        done[i] = s[i]->buflen == 0 ? 0 : (64 - s[i]->buflen < n ? 64 - s[i]->buflen : n);
+    {
+        const uint8_t *const dd[2] = {d, d};
+        sha_update_multi(s, dd, done, 2);
+    }
+    /* Then whole blocks from each one's own offset, straight to the kernel
+     * (the buffers are empty now, or the input ran out). */
+    size_t left0 = (n - done[0]) / 64, left1 = (n - done[1]) / 64;
+    size_t want = left0 < left1 ? left0 : left1;
+    if (want > 0) {
+        uint32_t *const st[2] = {s[0]->h, s[1]->h};
+        const uint8_t *const dd[2] = {d + done[0], d + done[1]};
+        size_t got = pc_sha256_blocks2_until(st, dd, want, stop, value);
+        for (size_t i = 0; i < 2; i++) {
+            s[i]->total += 64 * got;
+            done[i] += 64 * got;
+        }
+        if (got < want)
+            return 1;
+    }
+    {
+        const uint8_t *const dd[2] = {d + done[0], d + done[1]};
+        const size_t nn[2] = {n - done[0], n - done[1]};
+        sha_update_multi(s, dd, nn, 2);
+    }
+    done[0] = done[1] = n;
+    return 0;
+}
+
 int pc_sha256_final(pc_sha256_ctx *c, uint8_t out[PC_SHA256_LEN])
 {
     sha_final(st_of(c), out);

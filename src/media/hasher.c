@@ -2,13 +2,15 @@
  * The second core of media decryption (hasher.h): a thread that sleeps
  * between blobs and runs one hashing job per large decryptor update.
  *
- * A job is c[0] and c[1] side by side over the first `share` bytes, then
- * c[0] alone over the rest while the caller takes c[1] over the rest.
- * The share adapts from job to job so that neither side waits for the
- * other: smaller when the caller had to wait for c[1], larger when the
- * thread finished first. Where it settles depends on the CPU (how much
- * two SHA-256 streams side by side cost against one) and on what else the
- * caller does per byte.
+ * A job is c[0] and c[1] side by side from the start until the caller,
+ * done with its own work, asks for c[1] back; the thread then stops at
+ * the next few blocks, hands c[1] over at that point and goes on with
+ * c[0] alone, while the caller absorbs the rest into c[1]. The hand-over
+ * point is wherever the caller happens to be done, so the two sides
+ * finish together without any estimate of what either costs per byte: a
+ * fixed share would have to be tuned to the CPU (how much two SHA-256
+ * streams side by side cost against one) and to the caller's own work,
+ * and every job it misjudged made one side wait for the other.
  *
  * A job is short (a 64 KiB update takes about 50 microseconds), so a
  * sleep and a wake-up per job would cost as much as the work handed over:
@@ -22,7 +24,7 @@
  * The machine may have no core to spare (other programs, or a single
  * core): a job is claimed before it is run, by the worker or, when the
  * worker has not started it by the time the caller has finished its own
- * share, by the caller itself. An idle second core then costs nothing
+ * work, by the caller itself. An idle second core then costs nothing
  * but the hand-over, never a wait for a thread that is not running.
  */
 /* sched_getaffinity and CPU_COUNT */
@@ -44,20 +46,14 @@
  * page cache, short enough not to matter when the input stalls. */
 #define SPIN_NS 100000
 
-/* The share, in 1/1024ths of a job: where it starts (a guess for a CPU on
- * which two streams cost 1.4 times one), its bounds and its step. */
-#define SHARE_START 768
-#define SHARE_MIN   128
-#define SHARE_MAX   1024
-#define SHARE_STEP  8
-
 struct pm_hasher {
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t job_cv, done_cv;
     atomic_uint posted;  /* jobs handed over (and the stop request) */
     atomic_uint claimed; /* jobs taken, by the worker or by the caller */
-    atomic_uint handed;  /* jobs whose c[1] share is absorbed */
+    atomic_uint handed;  /* jobs whose c[1] is handed back (at handed_at) */
+    atomic_uint want;    /* jobs whose c[1] the caller asked back */
     atomic_uint done;    /* jobs finished */
     atomic_int worker_sleeps, caller_sleeps, stopping;
     /* The job, written by the caller before posted moves, read by the
@@ -65,11 +61,10 @@ struct pm_hasher {
     pc_sha256_ctx *c[PM_HASHER_LANES];
     const uint8_t *seg[PM_HASHER_SEGS];
     size_t len[PM_HASHER_SEGS];
-    size_t share, total;
-    /* The caller's own: a job posted and not finished; the next share in
-     * 1/1024ths. */
+    size_t total;
+    size_t handed_at; /* bytes of the job in c[1] at the hand-over */
+    /* The caller's own: a job posted and not finished. */
     int in_flight, cold;
-    unsigned share_q;
     /* The fork generation the thread lives in (fork_gen below). A child
      * of fork has the memory but not the thread, and the lock and the
      * condition variables may be held or waited on by threads it does not
@@ -172,6 +167,25 @@ static void absorb_range(pm_hasher *h, pc_sha256_ctx *const c[], size_t k, size_
     }
 }
 
+/* Absorbs the job's bytes from the start into both contexts side by side
+ * until the caller asks for c[1] back (want == p); at[i] is how far c[i]
+ * got. */
+static void absorb_until_wanted(pm_hasher *h, unsigned p, size_t at[2])
+{
+    size_t base = 0;
+    for (size_t i = 0; i < PM_HASHER_SEGS; i++) {
+        size_t done[2] = {0, 0};
+        if (h->len[i] > 0 &&
+            pc_sha256_update2_until(h->c[0], h->c[1], h->seg[i], h->len[i], &h->want, p, done)) {
+            at[0] = base + done[0];
+            at[1] = base + done[1];
+            return;
+        }
+        base += h->len[i];
+    }
+    at[0] = at[1] = base;
+}
+
 /* Job p (posted == p) is run by whichever side moves claimed to p first. */
 static int claim(pm_hasher *h, unsigned p)
 {
@@ -191,9 +205,11 @@ static void *worker_main(void *arg)
         /* the caller may have taken it: then it is none of ours */
         if (!claim(h, seen))
             continue;
-        absorb_range(h, h->c, 2, 0, h->share);
+        size_t at[2];
+        absorb_until_wanted(h, seen, at);
+        h->handed_at = at[1];
         move_and_wake(h, &h->handed, seen, &h->caller_sleeps, &h->done_cv);
-        absorb_range(h, h->c, 1, h->share, h->total);
+        absorb_range(h, h->c, 1, at[0], h->total);
         move_and_wake(h, &h->done, seen, &h->caller_sleeps, &h->done_cv);
     }
     return NULL;
@@ -223,7 +239,7 @@ int pm_hasher_start(pm_hasher **out, int even_on_one_cpu)
     atomic_init(&h->posted, 0);
     atomic_init(&h->claimed, 0);
     atomic_init(&h->handed, 0);
-    h->share_q = SHARE_START;
+    atomic_init(&h->want, 0);
     pthread_once(&fork_once, fork_watch);
     h->gen = atomic_load(&fork_gen);
     atomic_init(&h->done, 0);
@@ -278,9 +294,6 @@ void pm_hasher_post(pm_hasher *h, pc_sha256_ctx *const c[PM_HASHER_LANES],
     /* a thread asleep, or only just started, takes a while to get going
      * (pm_hasher_finish) */
     h->cold = atomic_load(&h->worker_sleeps) || p == 0;
-    /* total * 1024 would overflow only past 2^54 bytes in one update */
-    h->share = h->total <= SIZE_MAX / SHARE_MAX ? h->total * h->share_q / SHARE_MAX
-                                                : h->total / SHARE_MAX * h->share_q;
     move_and_wake(h, &h->posted, p + 1, &h->worker_sleeps, &h->job_cv);
 }
 
@@ -305,18 +318,13 @@ int pm_hasher_finish(pm_hasher *h)
          * (if it keeps happening, the caller's timing shows it) */
         return !h->cold;
     }
+    /* c[1] back, please: the thread stops within a few blocks */
+    atomic_store(&h->want, p);
     unsigned v = atomic_load_explicit(&h->handed, memory_order_acquire);
-    int waited = v != p;
     while (v != p)
         v = await_move(h, &h->handed, v, &h->caller_sleeps, &h->done_cv, &slept);
-    absorb_range(h, second, 1, h->share, h->total);
+    absorb_range(h, second, 1, h->handed_at, h->total);
     unsigned d = atomic_load_explicit(&h->done, memory_order_acquire);
-    /* Balance the next job: the thread gets less of c[1] when this side
-     * had to wait for its share, more when it was done first. */
-    if (waited && h->share_q > SHARE_MIN)
-        h->share_q -= SHARE_STEP;
-    else if (!waited && d == p && h->share_q < SHARE_MAX)
-        h->share_q += SHARE_STEP;
     while (d != p)
         d = await_move(h, &h->done, d, &h->caller_sleeps, &h->done_cv, &slept);
     return slept;

@@ -9,9 +9,9 @@
  * hash); on one core they saturate its SHA unit. On two, the caller takes
  * the plaintext side (CBC decryption and the plaintext hash) and this
  * thread the two ciphertext streams, but not all of both: two streams
- * side by side cost about 1.4 times one, so the thread hands the second
- * stream back part way through each job and the caller, done with its
- * own share by then, finishes it while the thread finishes the first
+ * side by side cost about 1.35 times one, so when the caller is done with
+ * its own work it takes the second stream back from wherever the thread
+ * has got to and finishes it while the thread finishes the first
  * (docs/media.md, "Decryption on two cores").
  *
  * One job at a time, owned by the caller: pm_hasher_post hands over
@@ -46,16 +46,17 @@ PARLEY_MUST_CHECK int pm_hasher_start(pm_hasher **out, int even_on_one_cpu);
 
 /*
  * Starts absorbing seg[0] (len[0] bytes), then seg[1], into c[0] and into
- * c[1], c[1] only up to a point the hasher picks. Misuse (a job already in
- * flight) aborts.
+ * c[1], c[1] only until pm_hasher_finish asks for it. Misuse (a job
+ * already in flight) aborts.
  */
 void pm_hasher_post(pm_hasher *h, pc_sha256_ctx *const c[PM_HASHER_LANES],
                     const uint8_t *const seg[PM_HASHER_SEGS], const size_t len[PM_HASHER_SEGS]);
 
 /*
- * The caller's end of the posted job, once its own work is done: absorbs
- * the rest of the segments into c[1] (or runs the whole job here if the
- * thread has not started it) and waits for c[0]. On return both contexts
+ * The caller's end of the posted job, once its own work is done: takes
+ * c[1] back and absorbs the rest of the segments into it (or runs the
+ * whole job here if the thread has not started it) and waits for c[0].
+ * On return both contexts
  * have absorbed every byte and are the caller's again. Returns 1 when the
  * thread was late, a sign that it does not get a core of its own (this
  * side slept waiting for it, or ran a job itself that the thread had not

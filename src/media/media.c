@@ -188,10 +188,11 @@ struct parley_media_decryptor {
      * nanoseconds per byte absorbed on one core and on two, moving
      * averages (0: not measured yet); fresh_two: two-core updates still
      * to come before the average starts afresh (the first after a pause
-     * or at the start pays for waking or creating the thread). */
+     * or at the start pays for waking or creating the thread); late_run:
+     * two-core updates in a row on which the worker was late. */
     unsigned pause_left, pause_next;
     double ns_one, ns_two;
-    int fresh_two;
+    int fresh_two, late_run;
 };
 
 static atomic_int split_mode_setting = PM_SPLIT_AUTO;
@@ -318,9 +319,13 @@ static uint64_t now_ns(void)
  * Two cores are faster only when the second one is free. Another program
  * on it, and the two threads wait for each other: then one core is
  * faster, so the decryptor measures both and pauses the second core
- * (PM_SPLIT_PAUSE updates, doubling while it keeps losing) when an update
- * on two was late or the two-core average is slower than the one-core
- * one. The pauses are also when the one-core speed gets measured.
+ * (PM_SPLIT_PAUSE updates, doubling while it keeps losing) when two
+ * updates in a row on two were late or the two-core average is slower
+ * than the one-core one. One late update alone is no reason: a virtual
+ * machine's second core is taken away now and then for a moment (the
+ * host runs something else), and pausing for each such moment kept 3% of
+ * a large blob's updates on one core on a quiet machine here. The pauses
+ * are also when the one-core speed gets measured.
  */
 static void pace(parley_media_decryptor *d, int split, int late, uint64_t ns, size_t bytes)
 {
@@ -332,7 +337,9 @@ static void pace(parley_media_decryptor *d, int split, int late, uint64_t ns, si
     if (d->fresh_two > 0 && --d->fresh_two > 0)
         return;
     d->ns_two = d->ns_two == 0 ? r : (3 * d->ns_two + r) / 4;
-    if (late || (d->ns_one > 0 && d->ns_two > d->ns_one)) {
+    d->late_run = late ? d->late_run + 1 : 0;
+    if (d->late_run >= 2 || (d->ns_one > 0 && d->ns_two > d->ns_one)) {
+        d->late_run = 0;
         d->pause_left = d->pause_next;
         d->ns_two = 0;
         d->fresh_two = 2;

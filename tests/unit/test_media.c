@@ -7,6 +7,7 @@
  */
 #include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -491,6 +492,79 @@ static void test_multi(void)
             CHECK_MEM(a, b, 32);
         }
     }
+}
+
+/* Sets *flag to 1 after a short, random spin: a request that lands
+ * somewhere in the middle of the other thread's update. */
+typedef struct {
+    atomic_uint *flag;
+    unsigned spins;
+} stopper;
+
+static void *stop_later(void *arg)
+{
+    stopper *st = arg;
+    for (volatile unsigned i = 0; i < st->spins; i = i + 1)
+        ;
+    atomic_store(st->flag, 1);
+    return NULL;
+}
+
+/*
+ * Two streams that can be asked to stop (the second core of decryption
+ * hands its stream back this way): whatever the point at which they stop,
+ * each has absorbed exactly done[i] bytes, never past n, and finishing
+ * each on its own from there gives the one-shot hash. The two may start
+ * with different counts of buffered bytes, as an HMAC's inner hash and a
+ * plain hash over the same bytes do.
+ */
+static void test_update2_until(void)
+{
+    enum { N = 300000 };
+    uint8_t *data = malloc(N), pre[2][64], x[32], y[32];
+    CHECK(data != NULL);
+    if (data == NULL)
+        return;
+    fill(data, N);
+    for (int iter = 0; iter < 120; iter++) {
+        pc_sha256_ctx c[2];
+        size_t pl[2] = {rnd(64), iter % 3 == 0 ? 0 : rnd(64)}, done[2] = {9, 9};
+        size_t n = iter < 40 ? rnd(300) : rnd(N);
+        atomic_uint flag;
+        /* 0: never asked; 1: asked before the call; 2: asked during it */
+        int mode = iter % 3;
+        atomic_init(&flag, mode == 1 ? 1 : 0);
+        for (int i = 0; i < 2; i++) {
+            fill(pre[i], pl[i]);
+            CHECK_RC(pc_sha256_init(&c[i]), PARLEY_OK);
+            CHECK_RC(pc_sha256_update(&c[i], pre[i], pl[i]), PARLEY_OK);
+        }
+        pthread_t t;
+        stopper sp = {&flag, (unsigned)rnd(200000)};
+        int threaded = mode == 2 && pthread_create(&t, NULL, stop_later, &sp) == 0;
+        int early = pc_sha256_update2_until(&c[0], &c[1], data, n, &flag, 1, done);
+        if (threaded)
+            pthread_join(t, NULL);
+        CHECK(done[0] <= n && done[1] <= n);
+        CHECK(early ? (done[0] < n || done[1] < n) : (done[0] == n && done[1] == n));
+        if (mode == 0)
+            CHECK(!early);
+        /* asked before the call: no more than what fills the buffers, or
+         * all of an input too short to give both a whole block */
+        if (mode == 1)
+            CHECK(done[0] < 128 && done[1] < 128);
+        for (int i = 0; i < 2; i++) {
+            pc_sha256_ctx one;
+            CHECK_RC(pc_sha256_update(&c[i], data + done[i], n - done[i]), PARLEY_OK);
+            CHECK_RC(pc_sha256_final(&c[i], x), PARLEY_OK);
+            CHECK_RC(pc_sha256_init(&one), PARLEY_OK);
+            CHECK_RC(pc_sha256_update(&one, pre[i], pl[i]), PARLEY_OK);
+            CHECK_RC(pc_sha256_update(&one, data, n), PARLEY_OK);
+            CHECK_RC(pc_sha256_final(&one, y), PARLEY_OK);
+            CHECK_MEM(x, y, 32);
+        }
+    }
+    free(data);
 }
 
 /*
@@ -987,6 +1061,7 @@ int main(void)
         test_info_strings();
         test_stream_primitives();
         test_multi();
+        test_update2_until();
         test_kats();
         test_properties();
         test_refusals();

@@ -48,6 +48,9 @@ void pc_aes256_cbc_dec_blocks(const uint8_t dk[240], uint8_t chain[16], const ui
                               uint8_t *pt, size_t nblocks);
 void pc_aes256_cbc_dec_sha1(const uint8_t dk[240], uint8_t chain[16], const uint8_t *ct,
                             uint8_t *pt, size_t steps, uint32_t st[8], const uint8_t *hp);
+/* Tests: 0 keeps pc_aes256_cbc_dec_sha1 on its 128-bit AES-NI code where
+ * the CPU also has VAES (which it otherwise uses); 1 restores it. */
+void pc_cbc_dec_vaes(int on);
 /* Tests: 1 makes new streams and hashes take the portable (OpenSSL) paths. */
 void pc_crypto_stream_portable(int on);
 

@@ -1049,8 +1049,12 @@ static void test_split_lifetime(void)
 int main(void)
 {
     /* own AES-NI decryption against EVP (both only where the CPU has the
-     * instructions) */
+     * instructions), with VAES where the CPU has it and without */
+    pc_cbc_dec_vaes(1);
     test_cbc_decrypt_paths();
+    pc_cbc_dec_vaes(0);
+    test_cbc_decrypt_paths();
+    pc_cbc_dec_vaes(1);
     /* once on the accelerated paths where the CPU has them, once portable */
     for (int portable = 0; portable < 2; portable++) {
         pc_crypto_stream_portable(portable);

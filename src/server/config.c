@@ -24,6 +24,7 @@ void srv_config_default(srv_config *c)
     c->slow_timeout_ms = 30000;
     c->idle_timeout_s = 0;
     c->device_cache = SRV_DEVCACHE_DEFAULT;
+    c->commit_delay_us = SRV_COMMIT_DELAY_US_DEFAULT;
     c->rate = 200;
     c->burst = 400;
     c->media_token_ttl_s = 86400;
@@ -161,6 +162,11 @@ static int on_key(void *arg, const char *section, const char *name, const char *
     }
     if (strcmp(name, "burst") == 0 && parse_long(v, 1, 1000000, &x)) {
         c->burst = (double)x;
+        return 1;
+    }
+    if (strcmp(name, "commit_delay_us") == 0 &&
+        parse_long(v, 0, PSTORE_COMMIT_DELAY_MAX_US, &x)) {
+        c->commit_delay_us = (int)x;
         return 1;
     }
     if (strcmp(name, "sync") == 0) {

@@ -40,7 +40,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: parleyd [-c FILE] [--listen HOST:PORT] [--db PATH] [--key FILE]\n"
                "               [--cert FILE] [--workers N] [--processes N] [--sync full|normal]\n"
-               "               [-v]\n");
+               "               [--commit-delay-us N] [-v]\n");
 }
 
 /* sd_notify(3) without libsystemd: one datagram to $NOTIFY_SOCKET. */
@@ -416,6 +416,11 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--processes") == 0) {
             s.cfg.processes = atoi(v);
             ok = s.cfg.processes >= 1 && s.cfg.processes <= SRV_PROCESSES_MAX;
+        } else if (strcmp(a, "--commit-delay-us") == 0) {
+            char *end = NULL;
+            long x = strtol(v, &end, 10);
+            ok = *v != '\0' && *end == '\0' && x >= 0 && x <= PSTORE_COMMIT_DELAY_MAX_US;
+            s.cfg.commit_delay_us = (int)x;
         } else if (strcmp(a, "--sync") == 0) {
             ok = strcmp(v, "full") == 0 || strcmp(v, "normal") == 0;
             s.cfg.sync_normal = strcmp(v, "normal") == 0;
@@ -454,7 +459,10 @@ int main(int argc, char **argv)
 
     GUARD(pc_init());
     GUARD(load_keys(&s));
-    pstore_sqlite_config scfg = {s.cfg.sync_normal ? PSTORE_SYNC_NORMAL : PSTORE_SYNC_FULL, 0, 0};
+    pstore_sqlite_config scfg = {
+        .sync = s.cfg.sync_normal ? PSTORE_SYNC_NORMAL : PSTORE_SYNC_FULL,
+        .commit_delay_us = s.cfg.commit_delay_us,
+    };
     GUARD(pstore_open_sqlite(&s.store, s.cfg.db, &scfg));
     GUARD(srvdb_open(&s.db, s.cfg.db));
     GUARD(srv_reg_init(&s));

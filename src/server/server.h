@@ -43,6 +43,7 @@ enum {
     SRV_WATCH_MAX = 64,         /* presence subscriptions per connection */
     SRV_TRIM_INTERVAL_S = 5,    /* idle connections give back buffers after 1-2 of these */
     SRV_DEVCACHE_DEFAULT = 65536, /* device_cache: users whose device lists are kept */
+    SRV_COMMIT_DELAY_US_DEFAULT = 500, /* commit_delay_us (docs/operations.md) */
     SRV_DEVCACHE_MAX = 16 << 20,  /* the largest device_cache accepted */
     SRV_DEVCACHE_TTL_S = SRVDB_DEVGEN_TTL_S, /* a cached list is read again after this */
 };
@@ -75,6 +76,7 @@ typedef struct {
     double rate;                /* stanzas per second per connection */
     double burst;
     int sync_normal;            /* benchmarks only: PSTORE_SYNC_NORMAL */
+    int commit_delay_us;        /* group commit's gather window (store.h) */
     int processes;              /* processes on the port (main.c); 1: this one only */
     char peers_dir[1024];       /* sockets of the processes sharing the database (peer.c) */
     int ready_fd;               /* a child of --processes: written once listening; else -1 */

@@ -6,11 +6,19 @@
  * through the backend's batch_run, and only once that has returned (the
  * commit is on disk) hands each operation to its channel. While one batch
  * is being fsynced the next accumulates, so under load one fsync covers
- * many messages and at low load an operation waits for a single commit:
- * there is no timer to tune. The loop that submitted an operation learns
- * of its completion from the channel's eventfd and runs the callback on
- * its own thread, so the server acks a sender only after the batch
- * holding the message is durable (DESIGN.md section 4).
+ * many messages and at low load an operation waits for a single commit.
+ * The loop that submitted an operation learns of its completion from the
+ * channel's eventfd and runs the callback on its own thread, so the
+ * server acks a sender only after the batch holding the message is
+ * durable (DESIGN.md section 4).
+ *
+ * In between, a writer that commits the moment anything arrives takes
+ * batches of a handful of operations, and each batch pays for a
+ * transaction, its WAL pages and two thread hand-offs; on a busy machine
+ * that CPU is taken from the very loops whose latency it serves. A gather
+ * window (commit_delay_us, like PostgreSQL's commit_delay) lets the writer
+ * wait until the oldest queued operation is that old, or a full batch is
+ * queued, before it commits.
  */
 #include "store/store.h"
 #include "store/store_internal.h"
@@ -20,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "crypto/crypto.h"
@@ -31,6 +40,8 @@ struct pstore_commitq {
     pthread_cond_t work; /* the writer waits here for operations */
     pstore_op *head, *tail;
     size_t count, bytes;
+    uint64_t head_ns;  /* when the oldest queued operation arrived (monotonic) */
+    uint64_t delay_ns; /* the gather window; 0: none */
     int stopping;
     pthread_t thread;
     /* Open channels. A channel still open when the store closes keeps the
@@ -116,6 +127,26 @@ static void run_batch(pstore *s, pstore_op **ops, size_t n)
     }
 }
 
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Wait (q->mu held) until the oldest queued operation has waited the
+ * gather window, a full batch is queued, or the queue is stopping. The
+ * window counts from the oldest operation's arrival, not from the end of
+ * the previous commit: what queued up during a long commit is taken at
+ * once. */
+static void gather(pstore_commitq *q)
+{
+    uint64_t until = q->head_ns + q->delay_ns;
+    struct timespec ts = {(time_t)(until / 1000000000u), (long)(until % 1000000000u)};
+    while (q->head && !q->stopping && q->count < PSTORE_BATCH_MAX && mono_ns() < until)
+        (void)pthread_cond_timedwait(&q->work, &q->mu, &ts);
+}
+
 static void *writer_main(void *arg)
 {
     pstore_commitq *q = arg;
@@ -126,6 +157,8 @@ static void *writer_main(void *arg)
             pthread_cond_wait(&q->work, &q->mu);
         if (!q->head)
             break; /* stopping and drained */
+        if (q->delay_ns > 0)
+            gather(q);
         size_t n = 0;
         size_t cap = batch ? PSTORE_BATCH_MAX : 1;
         pstore_op *single[1];
@@ -139,6 +172,9 @@ static void *writer_main(void *arg)
             q->bytes -= op->bytes;
             b[n++] = op;
         }
+        /* What a full batch left behind keeps head_ns, the arrival of an
+         * older operation: its window has passed, it goes in the next
+         * commit at once. */
         pthread_mutex_unlock(&q->mu);
         run_batch(q->s, b, n);
         pthread_mutex_lock(&q->mu);
@@ -155,14 +191,21 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
-int pstore_commitq_start(pstore *s)
+int pstore_commitq_start(pstore *s, int delay_us)
 {
     int rc;
+    PARLEY_MISUSE(delay_us >= 0 && delay_us <= PSTORE_COMMIT_DELAY_MAX_US);
     pstore_commitq *q = calloc(1, sizeof *q);
     ENSURE(q, PARLEY_ERR_NOMEM);
     q->s = s;
+    q->delay_ns = (uint64_t)delay_us * 1000u;
     pthread_mutex_init(&q->mu, NULL);
-    pthread_cond_init(&q->work, NULL);
+    /* The gather window is timed on the monotonic clock, as mono_ns is. */
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&q->work, &ca);
+    pthread_condattr_destroy(&ca);
     if (pthread_create(&q->thread, NULL, writer_main, q) != 0) {
         pthread_cond_destroy(&q->work);
         pthread_mutex_destroy(&q->mu);
@@ -324,14 +367,18 @@ static int submit(pstore_chan *c, pstore_op *op)
         op->next = NULL;
         if (q->tail)
             q->tail->next = op;
-        else
+        else {
             q->head = op;
+            if (q->delay_ns > 0)
+                q->head_ns = mono_ns();
+        }
         q->tail = op;
         q->count++;
         q->bytes += op->bytes;
-        /* The writer sleeps only on an empty queue. Woken after the lock
-         * is dropped, so that it does not wake only to wait for it. */
-        wake = q->head == op;
+        /* The writer sleeps on an empty queue, or in its gather window
+         * until a full batch is queued. Woken after the lock is dropped,
+         * so that it does not wake only to wait for it. */
+        wake = q->head == op || q->count == PSTORE_BATCH_MAX;
         rc = PARLEY_OK;
     }
     pthread_mutex_unlock(&q->mu);

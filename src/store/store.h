@@ -71,6 +71,7 @@ enum {
     PSTORE_COMMIT_QUEUE_BYTES_MAX = 64 * 1024 * 1024,
     /* Operations run in one transaction by the writer thread. */
     PSTORE_BATCH_MAX = 2048,
+    PSTORE_COMMIT_DELAY_MAX_US = 100000, /* pstore_sqlite_config.commit_delay_us */
 };
 
 /* Length of the text pstore_code_generate writes, without the NUL. */
@@ -248,6 +249,13 @@ typedef struct {
     pstore_sync sync;
     int busy_timeout_ms; /* 0: 5000 */
     int connections_max; /* pooled connections for synchronous calls; 0: 8 */
+    /* Gather window of the group commit, in microseconds (0: none, at most
+     * PSTORE_COMMIT_DELAY_MAX_US). The writer waits this long after the
+     * first operation of a batch arrived before it commits, unless a full
+     * batch is queued first: at moderate rates operations then share a
+     * commit instead of each paying for its own transaction and thread
+     * hand-offs, at the price of up to this much latency. */
+    int commit_delay_us;
 } pstore_sqlite_config;
 
 /*

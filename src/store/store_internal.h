@@ -23,8 +23,9 @@ PARLEY_MUST_CHECK int pstore_op_init_take(pstore_op *op, const char *user, uint3
 
 /* The commit queue and its writer thread: a backend's open starts it once
  * the store is ready; pstore_close stops it (draining what is queued)
- * before the backend's close. */
-PARLEY_MUST_CHECK int pstore_commitq_start(pstore *s);
+ * before the backend's close. delay_us is the gather window
+ * (pstore_sqlite_config.commit_delay_us); 0 commits at once. */
+PARLEY_MUST_CHECK int pstore_commitq_start(pstore *s, int delay_us);
 void pstore_commitq_stop(pstore *s);
 
 #endif

@@ -12,14 +12,17 @@
 #      each, RSS of every server process;
 #   3. messages between online devices: the offered rate is stepped up
 #      while the server keeps up; the best delivered rate is the figure,
-#      and half of it is run again for p50/p99; with
+#      and half of it is run again for p50/p99 on a fresh server, once
+#      from a cold start and once after WARMUP seconds of the same traffic
+#      left out of the figures (the steady state the target is about); with
 #      sync=normal (WAL, a commit survives a crash of the process) and
 #      sync=full (every group commit fsynced: the durable queue).
 # Everything it starts it stops; the whole run is bounded (a few minutes).
 # Environment: PARLEY_BENCH_IDLE (15000), PARLEY_BENCH_PROCS (2),
 # PARLEY_BENCH_PHASES ("idle procs online durable"), PARLEY_BENCH_RATES,
 # PARLEY_BENCH_MSG_CONNS, PARLEY_BENCH_MSG_SECONDS, PARLEY_BENCH_MSG_WORKERS,
-# and PARLEY_BENCH_PARLEYD to measure another parleyd binary (a reference
+# PARLEY_BENCH_WARMUP (1), PARLEY_BENCH_SERVER_ARGS (more parleyd flags,
+# such as --commit-delay-us 0), and PARLEY_BENCH_PARLEYD to measure another parleyd binary (a reference
 # build) with the same load.
 # Figures are printed as ratios against the targets and the reference
 # servers named in bench/RESULTS-server.md.
@@ -34,6 +37,8 @@ PROCS=${PARLEY_BENCH_PROCS:-2}
 MSG_CONNS=${PARLEY_BENCH_MSG_CONNS:-1000}
 MSG_SECONDS=${PARLEY_BENCH_MSG_SECONDS:-4}
 MSG_WORKERS=${PARLEY_BENCH_MSG_WORKERS:-1}
+WARMUP=${PARLEY_BENCH_WARMUP:-1}
+SERVER_ARGS=${PARLEY_BENCH_SERVER_ARGS:-}
 PHASES=${PARLEY_BENCH_PHASES:-idle procs online durable}
 HZ=$(getconf CLK_TCK)
 for p in "$PARLEYD" "$CTL" "$LOAD"; do
@@ -54,7 +59,7 @@ root=$("$CTL" root-key "$work/root.key" | sed -n 's/.*: \([0-9a-f]\{64\}\)$/\1/p
 "$CTL" cert issue --root "$work/root.key" --key "$work/server.key" --out "$work/server.cert" \
     >/dev/null 2>&1
 RATES=${PARLEY_BENCH_RATES:-2500 5000 7500 10000 15000 20000 30000 40000 50000 60000 70000}
-users=$((IDLE * PROCS + 2 * ($(echo "$RATES" | wc -w) + 1) * MSG_CONNS))
+users=$((IDLE * PROCS + 2 * ($(echo "$RATES" | wc -w) + 2) * MSG_CONNS))
 t0=$(date +%s)
 "$LOAD" provision --db "$work/p.db" --users "$users" >/dev/null
 echo "provisioned $users accounts in $(( $(date +%s) - t0 )) s"
@@ -63,8 +68,9 @@ echo "provisioned $users accounts in $(( $(date +%s) - t0 )) s"
 start_server() {
     log=$1
     shift
+    # shellcheck disable=SC2086 # SERVER_ARGS is a list of flags
     "$PARLEYD" --listen 127.0.0.1:0 --db "$work/p.db" --key "$work/server.key" \
-        --cert "$work/server.cert" "$@" 2>"$log" &
+        --cert "$work/server.cert" $SERVER_ARGS "$@" 2>"$log" &
     SRV_PID=$!
     pids="$pids $SRV_PID"
     PORT=""
@@ -213,11 +219,18 @@ msg_phase() {
     stop_server
     half=$((best / 2))
     [ "$half" -gt 0 ] || half=1
+    start_server "$work/$name-cold.log" --workers "$MSG_WORKERS" --sync "$sync"
+    "$LOAD" run --connect 127.0.0.1:"$PORT" --root "$root" --conns "$MSG_CONNS" \
+        --first "$first" --rate "$half" --duration "$MSG_SECONDS" >"$work/$name.cold" 2>&1
+    stop_server
+    first=$((first + MSG_CONNS))
     start_server "$work/$name-half.log" --workers "$MSG_WORKERS" --sync "$sync"
     "$LOAD" run --connect 127.0.0.1:"$PORT" --root "$root" --conns "$MSG_CONNS" \
-        --first "$first" --rate "$half" --duration "$MSG_SECONDS" >"$work/$name.half" 2>&1
+        --first "$first" --rate "$half" --duration "$MSG_SECONDS" --warmup "$WARMUP" \
+        >"$work/$name.half" 2>&1
     stop_server
-    echo "  most delivered: $best/s; at half of it: $(grep '^messages' "$work/$name.half" | sed 's/^messages: //')"
+    echo "  most delivered: $best/s; at half of it, from a cold start: $(grep '^messages' "$work/$name.cold" | sed 's/^messages: //')"
+    echo "  at half of it, after a ${WARMUP} s warm-up: $(grep '^messages' "$work/$name.half" | sed 's/^messages: //')"
     MSG_GOT=$best
     MSG_P99=$(sed -n 's/.*p99 \([0-9.]*\) ms.*/\1/p' "$work/$name.half")
 }
@@ -225,11 +238,11 @@ msg_phase() {
 nrates=$(echo "$RATES" | wc -w)
 if has_phase online; then
     msg_phase online normal $((IDLE * PROCS))
-    echo "    target >= 50000/s: ratio $(ratio "$MSG_GOT" 50000); p99 at half rate $MSG_P99 ms (target < 5): ratio $(ratio "$MSG_P99" 5)"
+    echo "    target >= 50000/s: ratio $(ratio "$MSG_GOT" 50000); p99 at half rate (warm) $MSG_P99 ms (target < 5): ratio $(ratio "$MSG_P99" 5)"
     echo "    ejabberd 3700/s: $(ratio "$MSG_GOT" 3700)x; Prosody 1000/s: $(ratio "$MSG_GOT" 1000)x"
 fi
 if has_phase durable; then
-    msg_phase durable full $((IDLE * PROCS + (nrates + 1) * MSG_CONNS))
-    echo "    target >= 20000/s: ratio $(ratio "$MSG_GOT" 20000); p99 at half rate $MSG_P99 ms (target < 5): ratio $(ratio "$MSG_P99" 5)"
+    msg_phase durable full $((IDLE * PROCS + (nrates + 2) * MSG_CONNS))
+    echo "    target >= 20000/s: ratio $(ratio "$MSG_GOT" 20000); p99 at half rate (warm) $MSG_P99 ms (target < 5): ratio $(ratio "$MSG_P99" 5)"
 fi
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"

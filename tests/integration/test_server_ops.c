@@ -116,6 +116,37 @@ static int message_ack(st_client *c, const char *id, const char *user, unsigned 
     return -1;
 }
 
+/* A gather window out of range, in a flag or in the file, exits with
+ * status 2 before anything is opened (the database path does not exist). */
+static void test_commit_delay_refused(const char *parleyd)
+{
+    static const char *flags[] = {"-1", "100001", "5ms", ""};
+    char cmd[1024], ini[64];
+    for (size_t i = 0; i < sizeof flags / sizeof *flags; i++) {
+        snprintf(cmd, sizeof cmd,
+                 "%s --listen 127.0.0.1:0 --db /nonexistent/p.db --commit-delay-us '%s' "
+                 ">/dev/null 2>&1",
+                 parleyd, flags[i]);
+        int st = system(cmd);
+        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 2);
+    }
+    snprintf(ini, sizeof ini, "/tmp/parley-ops-XXXXXX");
+    int fd = mkstemp(ini);
+    CHECK(fd >= 0);
+    if (fd < 0)
+        return;
+    static const char body[] = "[store]\ncommit_delay_us = 200000\n";
+    CHECK(write(fd, body, sizeof body - 1) == (ssize_t)(sizeof body - 1));
+    close(fd);
+    snprintf(cmd, sizeof cmd, "%s -c %s --db /nonexistent/p.db 2>&1 | grep -q commit_delay_us",
+             parleyd, ini);
+    CHECK(system(cmd) == 0); /* names the key */
+    snprintf(cmd, sizeof cmd, "%s -c %s --db /nonexistent/p.db >/dev/null 2>&1", parleyd, ini);
+    int st = system(cmd);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 2);
+    unlink(ini);
+}
+
 /* device_cache bounds the lists kept: four users through a cache of two
  * leave two entries, and every check is still answered from the truth. */
 static void test_device_cache_bound(const char *parleyd, const char *parleyctl)
@@ -279,8 +310,10 @@ int main(int argc, char **argv)
     st_cleanup(&S, check_failed);
 
     /* idle_timeout_s: a connection silent both ways that long is closed
-     * with 408 idle-timeout; one that pings stays (sweeps every 5 s). */
-    CHECK(st_setup(&S, argv[1], argv[2], "idle_timeout_s = 6") == 0);
+     * with 408 idle-timeout; one that pings stays (sweeps every 5 s). The
+     * store gathers writes for 20 ms here: registration and everything
+     * after it work the same, only later. */
+    CHECK(st_setup(&S, argv[1], argv[2], "idle_timeout_s = 6\ncommit_delay_us = 20000") == 0);
     CHECK(st_start(&S) == 0);
     st_dev carol, dave;
     st_client cc, dc;
@@ -306,5 +339,6 @@ int main(int argc, char **argv)
 
     test_device_cache_bound(argv[1], argv[2]);
     test_device_cache_off(argv[1], argv[2]);
+    test_commit_delay_refused(argv[1]);
     TEST_MAIN_END();
 }

@@ -1320,6 +1320,89 @@ static void test_backpressure(void)
     pstore_close(s);
 }
 
+/* The gather window (commit_delay_us): operations submitted one after
+ * another inside it share one commit, none completes before the window of
+ * the first has passed, and closing the store commits what waits in a
+ * window instead of dropping it. Out-of-range windows are refused. */
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void test_commit_delay(void)
+{
+    enum { N = 40, WINDOW_MS = 80 };
+    static results r;
+    static slot slots[N];
+    char path[128], id[16];
+    path_of(path, sizeof path, "delay.db");
+    pstore *s = NULL;
+    pstore_sqlite_config bad = {.sync = PSTORE_SYNC_NORMAL, .commit_delay_us = -1};
+    CHECK_RC(pstore_open_sqlite(&s, path, &bad), PARLEY_ERR_INVALID_ARG);
+    CHECK(s == NULL);
+    bad.commit_delay_us = PSTORE_COMMIT_DELAY_MAX_US + 1;
+    CHECK_RC(pstore_open_sqlite(&s, path, &bad), PARLEY_ERR_INVALID_ARG);
+    CHECK(s == NULL);
+
+    pstore_sqlite_config cfg = {.sync = PSTORE_SYNC_NORMAL, .commit_delay_us = WINDOW_MS * 1000};
+    CHECK_RC(pstore_open_sqlite(&s, path, &cfg), PARLEY_OK);
+    if (!s)
+        return;
+    make_user(s, "vera@example.org", 1, 0x44);
+    pstore_chan *c = NULL;
+    CHECK_RC(pstore_chan_new(s, &c), PARLEY_OK);
+    pstore_stats before, after;
+    pstore_get_stats(s, &before);
+    memset(&r, 0, sizeof r);
+    uint64_t t0 = mono_ms();
+    for (int i = 0; i < N; i++) {
+        snprintf(id, sizeof id, "w%d", i);
+        pstore_envelope e = envelope("vera@example.org", 1, id, "<m/>");
+        slots[i] = (slot){&r, i};
+        CHECK_RC(pstore_submit_enqueue(c, &e, on_done, &slots[i]), PARLEY_OK);
+        /* Spread over a quarter of the window: without it the writer
+         * would commit the first ones alone. */
+        usleep(WINDOW_MS * 1000 / 4 / N);
+    }
+    drain(c, &r, N);
+    uint64_t took = mono_ms() - t0;
+    CHECK(r.calls == N);
+    int ok = 1;
+    for (int i = 0; i < N; i++)
+        ok &= r.rc[i] == PARLEY_OK;
+    CHECK(ok);
+    pstore_get_stats(s, &after);
+    CHECK(after.ops - before.ops == N);
+    CHECK(after.batches - before.batches == 1);
+    CHECK(took >= WINDOW_MS - 5); /* a lower bound only: never flaky when slow */
+
+    /* Closing in the middle of a window commits, then calls back. */
+    memset(&r, 0, sizeof r);
+    for (int i = 0; i < 5; i++) {
+        snprintf(id, sizeof id, "z%d", i);
+        pstore_envelope e = envelope("vera@example.org", 1, id, "<m/>");
+        slots[i] = (slot){&r, i};
+        CHECK_RC(pstore_submit_enqueue(c, &e, on_done, &slots[i]), PARLEY_OK);
+    }
+    pstore_close(s);
+    pstore_chan_free(c);
+    CHECK(r.calls == 5);
+    ok = 1;
+    for (int i = 0; i < 5; i++)
+        ok &= r.rc[i] == PARLEY_OK;
+    CHECK(ok);
+    s = NULL;
+    CHECK_RC(pstore_open_sqlite(&s, path, NULL), PARLEY_OK);
+    if (s) {
+        uint64_t count = 0;
+        CHECK_RC(pstore_queue_count(s, "vera@example.org", 1, &count), PARLEY_OK);
+        CHECK(count == N + 5);
+        pstore_close(s);
+    }
+}
+
 /* A channel that outlives its store: closing commits what is queued, a
  * later submit is refused, and freeing the channel still runs the
  * callbacks it holds. */
@@ -1418,6 +1501,7 @@ int main(void)
     test_checkpoint();
     test_backpressure();
     test_close_with_channel();
+    test_commit_delay();
     test_reopen();
     cleanup();
     TEST_MAIN_END();

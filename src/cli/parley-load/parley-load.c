@@ -7,7 +7,8 @@
  *       the database: registering 15,000 devices over the wire would
  *       measure registration, not logins)
  *   parley-load run --connect HOST:PORT --root HEX --conns N [--first I]
- *       [--rate MSGS_PER_S] [--duration S] [--hold S] [--sources K] [--drain S]
+ *       [--rate MSGS_PER_S] [--duration S] [--warmup S] [--hold S] [--sources K]
+ *       [--drain S]
  *       open N authenticated connections (full Noise XX handshake,
  *       certificate check, device lookup), optionally from K source
  *       addresses 127.0.0.1..127.0.0.K; then for `duration` seconds each
@@ -15,7 +16,11 @@
  *       `rate` messages/s; the partner acks each copy; then hold the idle
  *       connections open for `hold` seconds (for RSS measurements), and
  *       exit. Reports logins/s, messages/s delivered and p50/p99 latency
- *       (send to receipt, same clock). With --drain, waits up to S seconds
+ *       (send to receipt, same clock). With --warmup, the traffic runs that
+ *       much longer first, uncounted: the first messages after a thousand
+ *       logins meet cold caches on both sides, which is a start-up cost,
+ *       not the steady state a rate is meant to show (bench/RESULTS-server.md
+ *       shows both). With --drain, waits up to S seconds
  *       after the traffic for the messages still in flight and prints the
  *       totals sent, acked and delivered (the rates count only the
  *       traffic's window).
@@ -97,7 +102,7 @@ static int provision(const char *db, int first, int users)
     pstore *s = NULL;
     int made = 0;
     /* No fsync per account: a benchmark database is made again if lost. */
-    pstore_sqlite_config scfg = {PSTORE_SYNC_NORMAL, 0, 0};
+    pstore_sqlite_config scfg = {.sync = PSTORE_SYNC_NORMAL};
     if (pstore_open_sqlite(&s, db, &scfg) < 0) {
         fprintf(stderr, "parley-load: cannot open %s\n", db);
         return 1;
@@ -201,6 +206,7 @@ typedef struct {
     uint64_t *lat;
     size_t nlat;
     uint64_t delivered, acked_by_server, refused, logins, failures;
+    uint64_t sample_from; /* messages sent before this (now_ns) give no latency sample */
 } stats;
 
 /* Handle one frame received on c. */
@@ -223,7 +229,7 @@ static void on_frame(lconn *c, const uint8_t *data, size_t len, parley_stanza_pa
         const char *sid = parley_stanza_attr(s, "sid");
         if (id != NULL && id[0] == 't') {
             uint64_t sent = strtoull(id + 1, NULL, 10);
-            if (st->nlat < MAX_SAMPLES && t > sent)
+            if (st->nlat < MAX_SAMPLES && t > sent && sent >= st->sample_from)
                 st->lat[st->nlat++] = t - sent;
         }
         st->delivered++;
@@ -273,7 +279,8 @@ static void pump(int ep, uint8_t *buf, size_t cap, parley_stanza_parser *parser,
 }
 
 static int run(const char *host, int port, const uint8_t root[32], int first, int conns,
-               double rate, double duration, double hold, int sources, double drain)
+               double rate, double duration, double warmup, double hold, int sources,
+               double drain)
 {
     int ep = epoll_create1(EPOLL_CLOEXEC);
     lconn *cs = calloc((size_t)conns, sizeof *cs);
@@ -394,13 +401,23 @@ static int run(const char *host, int port, const uint8_t root[32], int first, in
 
     /* Phase 2: traffic. */
     if (rate > 0 && duration > 0 && ready > 1) {
-        uint64_t start = now_ns(), end = start + (uint64_t)(duration * 1e9);
+        /* Counted from the end of the warm-up; latency samples likewise. */
+        uint64_t start = now_ns() + (uint64_t)(warmup * 1e9);
+        uint64_t end = start + (uint64_t)(duration * 1e9);
+        uint64_t t_begin = now_ns(), delivered0 = 0, acked0 = 0;
+        int warm = warmup <= 0;
+        st.sample_from = start;
         uint64_t sent = 0, queued = 0;
         int rr = 0;
         fl.n = 0;
         while (now_ns() < end) {
+            if (!warm && now_ns() >= start) {
+                warm = 1;
+                delivered0 = st.delivered;
+                acked0 = st.acked_by_server;
+            }
             /* Send what the schedule asks for by now, round-robin. */
-            uint64_t due = (uint64_t)((double)(now_ns() - start) / 1e9 * rate);
+            uint64_t due = (uint64_t)((double)(now_ns() - t_begin) / 1e9 * rate);
             while (sent < due) {
                 lconn *c = &cs[rr];
                 int partner = rr ^ 1;
@@ -433,12 +450,13 @@ static int run(const char *host, int port, const uint8_t root[32], int first, in
         }
         flush_all(&fl, &st.failures);
         double secs = (double)(now_ns() - start) / 1e9;
+        uint64_t delivered = st.delivered - delivered0, acked = st.acked_by_server - acked0;
         qsort(st.lat, st.nlat, sizeof *st.lat, cmp_u64);
         double p50 = st.nlat ? (double)st.lat[st.nlat / 2] / 1e6 : 0;
         double p99 = st.nlat ? (double)st.lat[st.nlat * 99 / 100] / 1e6 : 0;
         printf("messages: offered %.0f/s, acked by server %.0f/s, delivered %.0f/s, refused %llu, "
                "p50 %.2f ms, p99 %.2f ms (%zu samples, %.1f s)\n",
-               rate, (double)st.acked_by_server / secs, (double)st.delivered / secs,
+               rate, (double)acked / secs, (double)delivered / secs,
                (unsigned long long)st.refused, p50, p99, st.nlat, secs);
         /* Drain: no new messages; wait (bounded) for the ones in flight, so
          * that the totals show whether any was lost. Not in the rates. */
@@ -485,15 +503,15 @@ static void usage(void)
     fprintf(stderr,
             "usage: parley-load provision --db PATH --users N [--first I]\n"
             "       parley-load run --connect HOST:PORT --root HEX --conns N [--first I]\n"
-            "                   [--rate MSGS_PER_S] [--duration S] [--hold S] [--sources K]\n"
-            "                   [--drain S]\n");
+            "                   [--rate MSGS_PER_S] [--duration S] [--warmup S] [--hold S]\n"
+            "                   [--sources K] [--drain S]\n");
 }
 
 int main(int argc, char **argv)
 {
     const char *db = NULL, *connect_to = NULL, *root_hex = NULL;
     int users = 0, first = 0, conns = 0, sources = 1;
-    double rate = 0, duration = 0, hold = 0, drain = 0;
+    double rate = 0, duration = 0, warmup = 0, hold = 0, drain = 0;
     if (argc < 2) {
         usage();
         return 2;
@@ -516,6 +534,8 @@ int main(int argc, char **argv)
             rate = atof(v);
         else if (strcmp(a, "--duration") == 0)
             duration = atof(v);
+        else if (strcmp(a, "--warmup") == 0)
+            warmup = atof(v);
         else if (strcmp(a, "--hold") == 0)
             hold = atof(v);
         else if (strcmp(a, "--sources") == 0)
@@ -538,7 +558,7 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "provision") == 0 && db != NULL && users > 0)
         return provision(db, first, users);
     if (strcmp(argv[1], "run") == 0 && connect_to != NULL && root_hex != NULL && conns > 0 &&
-        duration <= 3600 && hold <= 3600 && drain <= 3600) {
+        duration <= 3600 && warmup >= 0 && warmup <= 3600 && hold <= 3600 && drain <= 3600) {
         uint8_t root[32];
         const char *colon = strrchr(connect_to, ':');
         char host[64];
@@ -552,7 +572,8 @@ int main(int argc, char **argv)
                 return 2;
             root[i] = (uint8_t)v;
         }
-        return run(host, atoi(colon + 1), root, first, conns, rate, duration, hold, sources, drain);
+        return run(host, atoi(colon + 1), root, first, conns, rate, duration, warmup, hold, sources,
+                   drain);
     }
     usage();
     return 2;

@@ -402,13 +402,17 @@ int pstore_open_sqlite(pstore **out, const char *path, const pstore_sqlite_confi
         s->cfg.busy_timeout_ms = 5000;
     if (s->cfg.connections_max <= 0)
         s->cfg.connections_max = 8;
+    if (s->cfg.commit_delay_us < 0 || s->cfg.commit_delay_us > PSTORE_COMMIT_DELAY_MAX_US) {
+        rc = PARLEY_ERR_INVALID_ARG;
+        goto out;
+    }
     GUARD(prepare_file(path));
     GUARD(sq_acquire(s, &c));
     GUARD(sq_migrate(c));
     sq_release(s, c);
     c = NULL;
     GUARD(ckpt_start(s));
-    GUARD(pstore_commitq_start(&s->base));
+    GUARD(pstore_commitq_start(&s->base, s->cfg.commit_delay_us));
     *out = &s->base;
     s = NULL;
     rc = PARLEY_OK;

@@ -605,6 +605,22 @@ static void drain(pstore_chan *c, results *r, int want)
     }
 }
 
+/* Submit n enqueues of "<prefix><i>" for user's device through c, each
+ * reporting to r at slots[i], gap_us apart. */
+static void submit_n(pstore_chan *c, results *r, slot *slots, const char *user, uint32_t device,
+                     const char *prefix, int n, unsigned gap_us)
+{
+    char id[24];
+    for (int i = 0; i < n; i++) {
+        snprintf(id, sizeof id, "%s%d", prefix, i);
+        pstore_envelope e = envelope(user, device, id, "<m/>");
+        slots[i] = (slot){r, i};
+        CHECK_RC(pstore_submit_enqueue(c, &e, on_done, &slots[i]), PARLEY_OK);
+        if (gap_us > 0)
+            usleep(gap_us);
+    }
+}
+
 static void test_group_commit(pstore *s)
 {
     enum { N = 2000 };
@@ -704,12 +720,7 @@ static void test_group_commit(pstore *s)
 
     /* Freeing a channel waits for and runs what is still in flight. */
     memset(&r, 0, sizeof r);
-    for (int i = 0; i < 50; i++) {
-        snprintf(id, sizeof id, "late%d", i);
-        pstore_envelope e = envelope("jack@example.org", 2, id, "z");
-        slots[i] = (slot){&r, i};
-        CHECK_RC(pstore_submit_enqueue(c, &e, on_done, &slots[i]), PARLEY_OK);
-    }
+    submit_n(c, &r, slots, "jack@example.org", 2, "late", 50, 0);
     pstore_chan_free(c);
     CHECK(r.calls == 50);
 }
@@ -1336,7 +1347,7 @@ static void test_commit_delay(void)
     enum { N = 40, WINDOW_MS = 80 };
     static results r;
     static slot slots[N];
-    char path[128], id[16];
+    char path[128];
     path_of(path, sizeof path, "delay.db");
     pstore *s = NULL;
     pstore_sqlite_config bad = {.sync = PSTORE_SYNC_NORMAL, .commit_delay_us = -1};
@@ -1357,15 +1368,9 @@ static void test_commit_delay(void)
     pstore_get_stats(s, &before);
     memset(&r, 0, sizeof r);
     uint64_t t0 = mono_ms();
-    for (int i = 0; i < N; i++) {
-        snprintf(id, sizeof id, "w%d", i);
-        pstore_envelope e = envelope("vera@example.org", 1, id, "<m/>");
-        slots[i] = (slot){&r, i};
-        CHECK_RC(pstore_submit_enqueue(c, &e, on_done, &slots[i]), PARLEY_OK);
-        /* Spread over a quarter of the window: without it the writer
-         * would commit the first ones alone. */
-        usleep(WINDOW_MS * 1000 / 4 / N);
-    }
+    /* Spread over a quarter of the window: without it the writer would
+     * commit the first ones alone. */
+    submit_n(c, &r, slots, "vera@example.org", 1, "w", N, WINDOW_MS * 1000 / 4 / N);
     drain(c, &r, N);
     uint64_t took = mono_ms() - t0;
     CHECK(r.calls == N);
@@ -1380,12 +1385,7 @@ static void test_commit_delay(void)
 
     /* Closing in the middle of a window commits, then calls back. */
     memset(&r, 0, sizeof r);
-    for (int i = 0; i < 5; i++) {
-        snprintf(id, sizeof id, "z%d", i);
-        pstore_envelope e = envelope("vera@example.org", 1, id, "<m/>");
-        slots[i] = (slot){&r, i};
-        CHECK_RC(pstore_submit_enqueue(c, &e, on_done, &slots[i]), PARLEY_OK);
-    }
+    submit_n(c, &r, slots, "vera@example.org", 1, "z", 5, 0);
     pstore_close(s);
     pstore_chan_free(c);
     CHECK(r.calls == 5);

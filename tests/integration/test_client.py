@@ -40,6 +40,36 @@ def free_port():
     return port
 
 
+def port_open(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+def wait_port(port, what, timeout=15):
+    """Until 127.0.0.1:port takes a connection; RuntimeError after timeout."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if port_open(port):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(what + " did not start")
+
+
+def stop_proc(p, timeout=10):
+    """SIGTERM, then SIGKILL if it has not exited within timeout; its status."""
+    if p is not None and p.poll() is None:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    return None if p is None else p.returncode
+
+
 class Net:
     def __init__(self, parleyd, parleyctl, parley):
         self.parleyd, self.parleyctl, self.parley = parleyd, parleyctl, parley
@@ -61,32 +91,24 @@ class Net:
             raise RuntimeError("parleyctl %s: %s" % (args, r.stderr))
         return r.stdout + r.stderr
 
+    def server_args(self):
+        """Flags put in front of parleyd's own (a subclass's -c FILE)."""
+        return []
+
     def start(self):
         self.port = free_port()
         self.server = "127.0.0.1:%d" % self.port
         self.log = open(os.path.join(self.dir, "parleyd.log"), "a")
         self.proc = subprocess.Popen(
-            [self.parleyd, "--listen", self.server, "--db", self.db,
+            [self.parleyd] + self.server_args() + ["--listen", self.server, "--db", self.db,
              "--key", os.path.join(self.dir, "server.key"),
              "--cert", os.path.join(self.dir, "server.cert"), "-v"],
             stdout=self.log, stderr=self.log)
-        deadline = time.time() + 15
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("parleyd did not start")
+        wait_port(self.port, "parleyd")
 
     def stop(self):
         if self.proc:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            stop_proc(self.proc)
             self.proc = None
             self.log.close()
 
@@ -469,14 +491,6 @@ def scenario_crash(net):
     hits = grep_tree(net.dir, sent + ["while down secret"])
     check(any(f.endswith(".db") for _, _, fs in os.walk(net.dir) for f in fs), "the databases were searched")
     check(hits == [], "no plaintext on disk: %s" % hits[:5])
-
-
-def port_open(port):
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        return True
-    except OSError:
-        return False
 
 
 def scenario_cli(net):

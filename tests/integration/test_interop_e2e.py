@@ -15,7 +15,6 @@ retries. Every wait is bounded; nothing leaves loopback.
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -30,7 +29,7 @@ check = tc.check
 class GkNet(tc.Net):
     """parleyd with an [interop] config: the request signing key."""
 
-    def start(self):
+    def server_args(self):
         if not hasattr(self, "conf"):
             key = os.path.join(self.dir, "gk-request.key")
             out = self.ctl("request-key", key)
@@ -38,22 +37,7 @@ class GkNet(tc.Net):
             self.conf = os.path.join(self.dir, "parleyd.ini")
             with open(self.conf, "w") as f:
                 f.write("[interop]\ngatekeeper_key_file = %s\ngatekeeper_key_id = gk-1\n" % key)
-        self.port = tc.free_port()
-        self.server = "127.0.0.1:%d" % self.port
-        self.log = open(os.path.join(self.dir, "parleyd.log"), "a")
-        self.proc = subprocess.Popen(
-            [self.parleyd, "-c", self.conf, "--listen", self.server, "--db", self.db,
-             "--key", os.path.join(self.dir, "server.key"),
-             "--cert", os.path.join(self.dir, "server.cert"), "-v"],
-            stdout=self.log, stderr=self.log)
-        deadline = time.time() + 15
-        while time.time() < deadline:
-            try:
-                tc.socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("parleyd did not start")
+        return ["-c", self.conf]
 
 
 class Provider:
@@ -100,14 +84,8 @@ class Provider:
         raise RuntimeError("parley-provider did not start")
 
     def stop(self):
-        if self.proc:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-            self.proc = None
+        tc.stop_proc(self.proc)
+        self.proc = None
 
     def http(self, method, path, body=None, token=None, timeout=10):
         data = json.dumps(body).encode() if body is not None else None
@@ -127,14 +105,8 @@ class Proxy:
         self.proc, self.addr, self.root = proc, addr, root
 
     def stop(self):
-        if self.proc:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-            self.proc = None
+        tc.stop_proc(self.proc)
+        self.proc = None
 
 
 def start_proxy(net, prog, prov):

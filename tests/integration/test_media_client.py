@@ -22,7 +22,6 @@ import json
 import os
 import pty
 import select
-import signal
 import subprocess
 import sys
 import time
@@ -92,28 +91,14 @@ class MediaNet(tc.Net):
             with open(self.media_conf, "w") as f:
                 f.write("[media]\nmedia_host = %s\nmedia_proxy = %s\nmedia_token_key = %s\n"
                         "media_token_ttl_s = 3600\n" % (self.gk_url, self.proxy_url, self.key_file))
-        # tc.Net.start with the configuration file in front of its flags
-        real_popen = subprocess.Popen
-        conf = self.media_conf
+        super().start()
 
-        def popen(cmd, **kw):
-            if cmd and cmd[0] == self.parleyd:
-                cmd = [cmd[0], "--config", conf] + cmd[1:]
-            return real_popen(cmd, **kw)
-        subprocess.Popen = popen
-        try:
-            super().start()
-        finally:
-            subprocess.Popen = real_popen
+    def server_args(self):
+        return ["--config", self.media_conf]
 
     def close(self, keep=False):
         for p in self.media_procs:
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+            tc.stop_proc(p)
         super().close(keep)
 
 

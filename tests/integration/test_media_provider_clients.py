@@ -19,7 +19,6 @@ import hashlib
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -39,7 +38,7 @@ class MediaGkNet(ie.GkNet):
         self.mproc = None
         super().__init__(parleyd, parleyctl, parley)
 
-    def start(self):
+    def server_args(self):
         if not hasattr(self, "conf"):
             key = os.path.join(self.dir, "gk-request.key")
             out = self.ctl("request-key", key)
@@ -54,7 +53,7 @@ class MediaGkNet(ie.GkNet):
                 f.write("[interop]\ngatekeeper_key_file = %s\ngatekeeper_key_id = gk-1\n"
                         "[media]\nmedia_proxy = http://127.0.0.1:%d\nmedia_token_key = %s\n"
                         "media_token_ttl_s = 3600\n" % (key, self.proxy_port, self.media_key))
-        super().start()
+        return super().server_args()
 
     def start_proxy(self):
         log_path = os.path.join(self.dir, "mediad.log")
@@ -74,13 +73,7 @@ class MediaGkNet(ie.GkNet):
         raise RuntimeError("parley-mediad did not start")
 
     def close(self, keep=False):
-        if self.mproc is not None and self.mproc.poll() is None:
-            self.mproc.send_signal(signal.SIGTERM)
-            try:
-                self.mproc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.mproc.kill()
-                self.mproc.wait()
+        tc.stop_proc(self.mproc)
         super().close(keep)
 
 

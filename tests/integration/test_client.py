@@ -70,6 +70,41 @@ def stop_proc(p, timeout=10):
     return None if p is None else p.returncode
 
 
+def run_scenario(net, scenario, scan=None, tails=(), tail_bytes=6000):
+    """Run scenario(net), then stop everything and report; the exit status.
+
+    A crash of the harness is a failure too. Under sanitizers a report in
+    any file below the net's directory whose name scan(name) accepts is a
+    failure. When something failed, the ends of the logs named in tails are
+    printed, and PARLEY_KEEP_TMP keeps the directory.
+    """
+    try:
+        scenario(net)
+    except Exception as e:
+        FAILS.append("exception: %r" % e)
+        import traceback
+        traceback.print_exc()
+    finally:
+        for c in net.clients:
+            c.kill_daemon()
+        for dp, _, files in os.walk(net.dir) if scan else ():
+            for f in files:
+                if scan(f):
+                    with open(os.path.join(dp, f), errors="replace") as fh:
+                        data = fh.read()
+                    check("AddressSanitizer" not in data and "runtime error:" not in data
+                          and "LeakSanitizer" not in data, "no sanitizer report in " + f)
+        for name in tails if FAILS else ():
+            try:
+                with open(os.path.join(net.dir, name)) as f:
+                    sys.stderr.write(f.read()[-tail_bytes:])
+            except OSError:
+                pass
+        net.close(keep=bool(FAILS) and os.environ.get("PARLEY_KEEP_TMP"))
+    print("%d passed, %d failed" % (PASSES[0], len(FAILS)))
+    return 1 if FAILS else 0
+
+
 class Net:
     def __init__(self, parleyd, parleyctl, parley):
         self.parleyd, self.parleyctl, self.parley = parleyd, parleyctl, parley
@@ -540,28 +575,8 @@ def main():
         print(__doc__, file=sys.stderr)
         return 2
     net = Net(sys.argv[1], sys.argv[2], sys.argv[3])
-    keep = False
-    try:
-        SCENARIOS[sys.argv[4]](net)
-    except Exception as e:  # a crash of the harness is a failure too
-        FAILS.append("exception: %r" % e)
-        import traceback
-        traceback.print_exc()
-    finally:
-        for c in net.clients:
-            c.kill_daemon()
-        # under sanitizers a report in any client's stderr is a failure
-        for dp, _, files in os.walk(net.dir):
-            for f in files:
-                if ".stderr" in f or f == "parleyd.log":
-                    with open(os.path.join(dp, f), errors="replace") as fh:
-                        data = fh.read()
-                    check("AddressSanitizer" not in data and "runtime error:" not in data
-                          and "LeakSanitizer" not in data, "no sanitizer report in " + f)
-        keep = bool(FAILS) and os.environ.get("PARLEY_KEEP_TMP")
-        net.close(keep=keep)
-    print("%d passed, %d failed" % (PASSES[0], len(FAILS)))
-    return 1 if FAILS else 0
+    return run_scenario(net, SCENARIOS[sys.argv[4]],
+                        scan=lambda f: ".stderr" in f or f == "parleyd.log")
 
 
 if __name__ == "__main__":

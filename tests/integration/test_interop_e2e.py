@@ -411,26 +411,7 @@ def main():
         print(__doc__, file=sys.stderr)
         return 2
     net = GkNet(sys.argv[1], sys.argv[2], sys.argv[3])
-    keep = False
-    try:
-        scenario(net, sys.argv[4])
-    except Exception as e:
-        tc.FAILS.append("exception: %r" % e)
-        import traceback
-        traceback.print_exc()
-    finally:
-        for c in net.clients:
-            c.kill_daemon()
-        keep = bool(tc.FAILS) and os.environ.get("PARLEY_KEEP_TMP")
-        if tc.FAILS:
-            try:
-                with open(os.path.join(net.dir, "parleyd.log")) as f:
-                    sys.stderr.write(f.read()[-6000:])
-            except OSError:
-                pass
-        net.close(keep=keep)
-    print("%d passed, %d failed" % (tc.PASSES[0], len(tc.FAILS)))
-    return 1 if tc.FAILS else 0
+    return tc.run_scenario(net, lambda n: scenario(n, sys.argv[4]), tails=("parleyd.log",))
 
 
 if __name__ == "__main__":

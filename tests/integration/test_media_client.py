@@ -406,27 +406,9 @@ def main():
         print(__doc__, file=sys.stderr)
         return 2
     net = MediaNet(sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4])
-    keep = False
-    try:
-        SCENARIOS[sys.argv[5]](net)
-    except Exception as e:  # a crash of the harness is a failure too
-        tc.FAILS.append("exception: %r" % e)
-        import traceback
-        traceback.print_exc()
-    finally:
-        for c in net.clients:
-            c.kill_daemon()
-        for dp, _, files in os.walk(net.dir):
-            for f in files:
-                if ".stderr" in f or f == "parleyd.log" or f.startswith("mediad-"):
-                    with open(os.path.join(dp, f), errors="replace") as fh:
-                        data = fh.read()
-                    check("AddressSanitizer" not in data and "runtime error:" not in data
-                          and "LeakSanitizer" not in data, "no sanitizer report in " + f)
-        keep = bool(tc.FAILS) and os.environ.get("PARLEY_KEEP_TMP")
-        net.close(keep=keep)
-    print("%d passed, %d failed" % (tc.PASSES[0], len(tc.FAILS)))
-    return 1 if tc.FAILS else 0
+    return tc.run_scenario(net, SCENARIOS[sys.argv[5]],
+                           scan=lambda f: (".stderr" in f or f == "parleyd.log"
+                                           or f.startswith("mediad-")))
 
 
 if __name__ == "__main__":

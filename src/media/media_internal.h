@@ -23,7 +23,7 @@ enum {
      * updates stay on one core, doubling while it keeps happening up to
      * the maximum: with no core to spare, two threads that wait for each
      * other are slower than one (media.c, pace()). */
-    PM_SPLIT_PAUSE = 16,
+    PM_SPLIT_PAUSE = 4,
     PM_SPLIT_PAUSE_MAX = 256
 };
 

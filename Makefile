@@ -21,11 +21,13 @@ test: deps
 	$(MAKE) build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
-# Unit and interop tests again under AddressSanitizer and UBSan.
+# Unit, interop and integration tests again under AddressSanitizer and
+# UBSan, leaks included (not the install check: see tests/install).
 test-asan: deps
 	cmake -S . -B $(ASAN) -DCMAKE_BUILD_TYPE=Debug -DPARLEY_SANITIZE=ON $(CMAKE_FLAGS)
 	cmake --build $(ASAN) -j $(JOBS)
-	cd $(ASAN) && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j $(JOBS) -L 'unit|interop'
+	cd $(ASAN) && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j $(JOBS) \
+		-L 'unit|interop|integration' -LE install
 
 demo: deps
 	$(MAKE) build

@@ -11,11 +11,12 @@
  * the provider context), which for a short Signal message costs less than
  * half of a full initialisation.
  */
-static _Thread_local EVP_CIPHER_CTX *tl_cbc[2];
-
 static EVP_CIPHER_CTX *cbc_ctx(int enc)
 {
-    EVP_CIPHER_CTX *c = tl_cbc[enc];
+    pc_thread_ctx *t = pc_thread_ctx_get();
+    if (t == NULL)
+        return NULL;
+    EVP_CIPHER_CTX *c = t->cbc[enc];
     if (c != NULL)
         return c;
     c = EVP_CIPHER_CTX_new();
@@ -25,7 +26,7 @@ static EVP_CIPHER_CTX *cbc_ctx(int enc)
         EVP_CIPHER_CTX_free(c);
         return NULL;
     }
-    tl_cbc[enc] = c;
+    t->cbc[enc] = c;
     return c;
 }
 

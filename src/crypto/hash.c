@@ -5,13 +5,14 @@
 
 /* One digest context per thread, reset per use: allocating one per call
  * costs as much as the hash of a short Signal message. */
-static _Thread_local EVP_MD_CTX *tl_md;
-
 static EVP_MD_CTX *md_ctx(void)
 {
-    if (tl_md == NULL)
-        tl_md = EVP_MD_CTX_new();
-    return tl_md;
+    pc_thread_ctx *t = pc_thread_ctx_get();
+    if (t == NULL)
+        return NULL;
+    if (t->md == NULL)
+        t->md = EVP_MD_CTX_new();
+    return t->md;
 }
 
 static int digest_parts(const EVP_MD *md, uint8_t *out, const pc_part *parts, size_t count)

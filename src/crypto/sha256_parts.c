@@ -1,15 +1,14 @@
 /* SHA-256 over a list of parts, so Noise's MixHash(h || data) needs no copy. */
 #include "crypto/crypto_internal.h"
 
-/* One context per thread, reset per use, as in hash.c. */
-static _Thread_local EVP_MD_CTX *tl_md256;
-
 int pc_sha256_parts(uint8_t out[PC_SHA256_LEN], const pc_part *parts, size_t count)
 {
     GUARD_INIT();
-    if (tl_md256 == NULL)
-        tl_md256 = EVP_MD_CTX_new();
-    EVP_MD_CTX *c = tl_md256;
+    /* One context per thread, reset per use, as in hash.c. */
+    pc_thread_ctx *t = pc_thread_ctx_get();
+    if (t != NULL && t->md256 == NULL)
+        t->md256 = EVP_MD_CTX_new();
+    EVP_MD_CTX *c = t != NULL ? t->md256 : NULL;
     if (c == NULL)
         return PARLEY_ERR_NOMEM;
     if (EVP_DigestInit_ex2(c, pc_md_sha256, NULL) != 1)

@@ -14,7 +14,6 @@ extern EVP_CIPHER *pc_cipher_aes256_gcm;
  * ends (thread_ctx.c). NULL when memory runs out. */
 typedef struct {
     EVP_MD_CTX *md;         /* hash.c */
-    EVP_MD_CTX *md256;      /* sha256_parts.c */
     EVP_CIPHER_CTX *cbc[2]; /* aes.c: decryption, encryption */
 } pc_thread_ctx;
 

@@ -46,6 +46,14 @@ int pc_sha512(uint8_t out[PC_SHA512_LEN], const uint8_t *in, size_t n)
     return pc_sha512_parts(out, &p, 1);
 }
 
+/* Over a list of parts, so Noise's MixHash(h || data) needs no copy. */
+int pc_sha256_parts(uint8_t out[PC_SHA256_LEN], const pc_part *parts, size_t count)
+{
+    if (pc_init() < 0)
+        return PARLEY_ERR_CRYPTO;
+    return digest_parts(pc_md_sha256, out, parts, count);
+}
+
 int pc_sha512_parts(uint8_t out[PC_SHA512_LEN], const pc_part *parts, size_t count)
 {
     if (pc_init() < 0)

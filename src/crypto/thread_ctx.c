@@ -1,10 +1,10 @@
 /*
- * The OpenSSL contexts a thread keeps between calls (hash.c,
- * sha256_parts.c, aes.c): making one per call costs as much as hashing or
- * encrypting a short Signal message, so each thread makes them once. A
- * thread-specific key frees them when the thread ends; a server's event
- * loops, the gatekeeper's HTTP thread and a decryptor's hashing thread all
- * come and go while the process lives on.
+ * The OpenSSL contexts a thread keeps between calls (hash.c, aes.c):
+ * making one per call costs as much as hashing or encrypting a short
+ * Signal message, so each thread makes them once. A thread-specific key
+ * frees them when the thread ends; a server's event loops, the
+ * gatekeeper's HTTP thread and a decryptor's hashing thread all come and
+ * go while the process lives on.
  */
 #include "crypto/crypto_internal.h"
 
@@ -20,7 +20,6 @@ static void ctx_free(void *p)
 {
     pc_thread_ctx *t = p;
     EVP_MD_CTX_free(t->md);
-    EVP_MD_CTX_free(t->md256);
     EVP_CIPHER_CTX_free(t->cbc[0]);
     EVP_CIPHER_CTX_free(t->cbc[1]);
     free(t);

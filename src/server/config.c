@@ -212,6 +212,11 @@ int srv_config_load(srv_config *c, const char *path)
     return PARLEY_OK;
 }
 
+int srv_config_key(srv_config *c, const char *name, const char *v)
+{
+    return on_key(c, NULL, name, v) ? PARLEY_OK : PARLEY_ERR_INVALID_ARG;
+}
+
 int srv_config_listen(srv_config *c, const char *v)
 {
     return parse_listen(c, v) ? PARLEY_OK : PARLEY_ERR_INVALID_ARG;

@@ -417,10 +417,7 @@ int main(int argc, char **argv)
             s.cfg.processes = atoi(v);
             ok = s.cfg.processes >= 1 && s.cfg.processes <= SRV_PROCESSES_MAX;
         } else if (strcmp(a, "--commit-delay-us") == 0) {
-            char *end = NULL;
-            long x = strtol(v, &end, 10);
-            ok = *v != '\0' && *end == '\0' && x >= 0 && x <= PSTORE_COMMIT_DELAY_MAX_US;
-            s.cfg.commit_delay_us = (int)x;
+            ok = srv_config_key(&s.cfg, "commit_delay_us", v) == 0;
         } else if (strcmp(a, "--sync") == 0) {
             ok = strcmp(v, "full") == 0 || strcmp(v, "normal") == 0;
             s.cfg.sync_normal = strcmp(v, "normal") == 0;

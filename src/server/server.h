@@ -178,6 +178,8 @@ static inline const uint8_t *srv_cert(srv *s)
 void srv_config_default(srv_config *c);
 PARLEY_MUST_CHECK int srv_config_load(srv_config *c, const char *path);
 PARLEY_MUST_CHECK int srv_config_listen(srv_config *c, const char *v);
+/* One key = value, as in the file (a flag that mirrors a key). */
+PARLEY_MUST_CHECK int srv_config_key(srv_config *c, const char *name, const char *v);
 
 /* ---- worker.c ---- */
 uint64_t srv_now_ms(void);   /* wall clock, Unix ms (protocol.md times) */

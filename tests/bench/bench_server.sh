@@ -23,8 +23,8 @@
 # PARLEY_BENCH_PHASES ("idle procs online durable"), PARLEY_BENCH_RATES,
 # PARLEY_BENCH_MSG_CONNS, PARLEY_BENCH_MSG_SECONDS, PARLEY_BENCH_MSG_WORKERS,
 # PARLEY_BENCH_WARMUP (1), PARLEY_BENCH_SERVER_ARGS (more parleyd flags,
-# such as --commit-delay-us 0), and PARLEY_BENCH_PARLEYD to measure another parleyd binary (a reference
-# build) with the same load.
+# such as --commit-delay-us 0), and PARLEY_BENCH_PARLEYD to measure
+# another parleyd binary (a reference build) with the same load.
 # Figures are printed as ratios against the targets and the reference
 # servers named in bench/RESULTS-server.md.
 set -eu

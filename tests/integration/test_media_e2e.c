@@ -14,15 +14,6 @@
 #include "parley/media.h"
 #include "test_media_util.h"
 
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define MEDIA_TEST_CLANG_ASAN 1
-#endif
-#endif
-#ifndef MEDIA_TEST_CLANG_ASAN
-#define MEDIA_TEST_CLANG_ASAN 0
-#endif
-
 static char dir[64];
 
 typedef struct {
@@ -38,7 +29,7 @@ static int spawn(child *c, char *const argv[])
         return -1;
     c->pid = fork();
     if (c->pid == 0) {
-#if defined(__SANITIZE_ADDRESS__) || MEDIA_TEST_CLANG_ASAN
+#if PARLEY_TEST_ASAN
         /* AddressSanitizer keeps freed memory in a quarantine (256 MiB by
          * default), which would count as the proxy's peak memory: bound
          * it, the proxy's own buffers are what is measured. */

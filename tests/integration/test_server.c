@@ -13,17 +13,6 @@
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
-#ifndef UNDER_ASAN
-#define UNDER_ASAN 0
-#endif
-
 #include "crypto/crypto.h"
 #include "srvtest.h"
 #include "unit/check.h"
@@ -593,7 +582,7 @@ static void test_slow_reader(void)
      * database's page cache and the allocator's arenas (transient copies
      * of 100 messages in flight), so this is only a coarse bound; the
      * per-connection bound itself is parley_noise_limits.max_output. */
-#if UNDER_ASAN
+#if PARLEY_TEST_ASAN
     /* ASan keeps freed memory in quarantine (256 MiB by default): the
      * server's RSS then says nothing about what it holds. */
     fprintf(stderr, "slow reader: RSS bound not checked under AddressSanitizer\n");

@@ -10,6 +10,19 @@
 #include <stdio.h>
 #include <string.h>
 
+/* 1 in a build under AddressSanitizer (GCC's macro, or clang's feature):
+ * memory bounds measured through RSS do not hold there. */
+#if defined(__SANITIZE_ADDRESS__)
+#define PARLEY_TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define PARLEY_TEST_ASAN 1
+#endif
+#endif
+#ifndef PARLEY_TEST_ASAN
+#define PARLEY_TEST_ASAN 0
+#endif
+
 static int check_passed, check_failed;
 
 #define CHECK(cond)                                                                                \

@@ -402,9 +402,8 @@ static int run(const char *host, int port, const uint8_t root[32], int first, in
     /* Phase 2: traffic. */
     if (rate > 0 && duration > 0 && ready > 1) {
         /* Counted from the end of the warm-up; latency samples likewise. */
-        uint64_t start = now_ns() + (uint64_t)(warmup * 1e9);
-        uint64_t end = start + (uint64_t)(duration * 1e9);
-        uint64_t t_begin = now_ns(), delivered0 = 0, acked0 = 0;
+        uint64_t t_begin = now_ns(), start = t_begin + (uint64_t)(warmup * 1e9);
+        uint64_t end = start + (uint64_t)(duration * 1e9), delivered0 = 0, acked0 = 0;
         int warm = warmup <= 0;
         st.sample_from = start;
         uint64_t sent = 0, queued = 0;

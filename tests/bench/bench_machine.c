@@ -70,8 +70,8 @@ static void tcp_pair(int *a, int *b)
     if (*b < 0)
         die("accept");
     close(l);
-    setsockopt(*a, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    setsockopt(*b, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    (void)setsockopt(*a, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    (void)setsockopt(*b, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
 static double null_syscall_ns(void)

@@ -200,7 +200,7 @@ fresh_run() {
 # msg_phase NAME SYNC FIRST TARGET: step the offered rate up while the
 # server keeps up (delivered >= 90% of offered, p99 under a second); the
 # best delivered rate is the figure, then half of it is run again for
-# p50/p99, and half of the target rate too.
+# p50/p99, and half of the target rate REPEAT times.
 msg_phase() {
     name=$1
     sync=$2

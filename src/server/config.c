@@ -169,6 +169,10 @@ static int on_key(void *arg, const char *section, const char *name, const char *
         c->commit_delay_us = (int)x;
         return 1;
     }
+    if (strcmp(name, "max_store_mb") == 0 && parse_long(v, 0, SRV_MAX_STORE_MB, &x)) {
+        c->max_store_mb = (uint64_t)x;
+        return 1;
+    }
     if (strcmp(name, "sync") == 0) {
         if (strcmp(v, "full") == 0)
             c->sync_normal = 0;

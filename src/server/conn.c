@@ -156,6 +156,22 @@ static int send_ack_error(sconn *c, const char *id, const char *cls, int code)
     return send_simple(c, "ack", "id", id, "class", cls, "error", cs);
 }
 
+/* A refusal that names its reason, for the client to show. */
+static int send_ack_refusal(sconn *c, const char *id, const char *cls, int code, const char *reason)
+{
+    int rc;
+    parley_stanza *st = NULL;
+    GUARD(parley_stanza_new(&st, "ack"));
+    GUARD(parley_stanza_set_attr(st, "id", id));
+    GUARD(parley_stanza_set_attr(st, "class", cls));
+    GUARD(parley_stanza_set_attr_u64(st, "error", (uint64_t)code));
+    GUARD(parley_stanza_set_attr(st, "reason", reason));
+    rc = send_stanza(c, st);
+out:
+    parley_stanza_free(st);
+    return rc;
+}
+
 /*
  * Send one stored copy with its queue id: the stored stanza is the one the
  * recipient gets, minus the sid, which only exists after the commit; it is

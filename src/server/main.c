@@ -40,7 +40,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: parleyd [-c FILE] [--listen HOST:PORT] [--db PATH] [--key FILE]\n"
                "               [--cert FILE] [--workers N] [--processes N] [--sync full|normal]\n"
-               "               [--commit-delay-us N] [-v]\n");
+               "               [--commit-delay-us N] [--max-store-mb N] [-v]\n");
 }
 
 /* sd_notify(3) without libsystemd: one datagram to $NOTIFY_SOCKET. */
@@ -418,6 +418,8 @@ int main(int argc, char **argv)
             ok = s.cfg.processes >= 1 && s.cfg.processes <= SRV_PROCESSES_MAX;
         } else if (strcmp(a, "--commit-delay-us") == 0) {
             ok = srv_config_key(&s.cfg, "commit_delay_us", v) == 0;
+        } else if (strcmp(a, "--max-store-mb") == 0) {
+            ok = srv_config_key(&s.cfg, "max_store_mb", v) == 0;
         } else if (strcmp(a, "--sync") == 0) {
             ok = strcmp(v, "full") == 0 || strcmp(v, "normal") == 0;
             s.cfg.sync_normal = strcmp(v, "normal") == 0;
@@ -459,6 +461,7 @@ int main(int argc, char **argv)
     pstore_sqlite_config scfg = {
         .sync = s.cfg.sync_normal ? PSTORE_SYNC_NORMAL : PSTORE_SYNC_FULL,
         .commit_delay_us = s.cfg.commit_delay_us,
+        .max_size_bytes = s.cfg.max_store_mb << 20,
     };
     GUARD(pstore_open_sqlite(&s.store, s.cfg.db, &scfg));
     GUARD(srvdb_open(&s.db, s.cfg.db));

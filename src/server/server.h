@@ -44,6 +44,8 @@ enum {
     SRV_TRIM_INTERVAL_S = 5,    /* idle connections give back buffers after 1-2 of these */
     SRV_DEVCACHE_DEFAULT = 65536, /* device_cache: users whose device lists are kept */
     SRV_COMMIT_DELAY_US_DEFAULT = 500, /* commit_delay_us (docs/operations.md) */
+    SRV_FULL_LOG_MS = 10000,           /* a full store is logged at most this often */
+    SRV_MAX_STORE_MB = 1 << 24,        /* max_store_mb: 16 TiB */
     SRV_DEVCACHE_MAX = 16 << 20,  /* the largest device_cache accepted */
     SRV_DEVCACHE_TTL_S = SRVDB_DEVGEN_TTL_S, /* a cached list is read again after this */
 };
@@ -77,6 +79,7 @@ typedef struct {
     double burst;
     int sync_normal;            /* benchmarks only: PSTORE_SYNC_NORMAL */
     int commit_delay_us;        /* group commit's gather window (store.h) */
+    uint64_t max_store_mb;      /* database size bound, MiB (0: none; store.h) */
     int processes;              /* processes on the port (main.c); 1: this one only */
     char peers_dir[1024];       /* sockets of the processes sharing the database (peer.c) */
     int ready_fd;               /* a child of --processes: written once listening; else -1 */
@@ -135,6 +138,7 @@ struct worker {
     size_t table_size, count;
     int stopping;
     uint64_t pending_ops; /* group-commit operations not completed yet */
+    uint64_t full_logged_ms; /* last "store full" log line (srv_mono_ms) */
     struct event *stop_ev;
     struct event *trim_ev; /* periodic: srv_conn_trim_idle */
     void *ix; /* interop state of this worker (interop.c), made on first need */

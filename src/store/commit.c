@@ -110,9 +110,32 @@ static void run_batch(pstore *s, pstore_op **ops, size_t n)
     int rc = s->ops->batch_run(s, ops, n);
     if (rc >= 0)
         return;
-    /* A locked, full, damaged or unreachable database fails every op
-     * alike: retrying them one by one would only wait out the busy
-     * timeout n times over. */
+    /* A full store (disk or max_size_bytes) refuses what adds rows, but an
+     * ack or a prekey take deletes one: run those again without the
+     * enqueues, so that recipients' acks still drain the queue and make
+     * room instead of failing with every batch that also holds a new
+     * message. The enqueues fail with the store's answer. */
+    if (rc == PARLEY_ERR_STORE_FULL) {
+        /* The caller completes ops[] afterwards: the others go in a copy. */
+        pstore_op **rest = n > 1 ? malloc(sizeof(*rest) * n) : NULL;
+        size_t kept = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (ops[i]->kind != PSTORE_OP_ENQUEUE && rest != NULL)
+                rest[kept++] = ops[i];
+            else
+                ops[i]->rc = rc;
+        }
+        if (kept > 0 && kept < n)
+            run_batch(s, rest, kept);
+        else
+            for (size_t i = 0; i < kept; i++)
+                rest[i]->rc = rc;
+        free(rest);
+        return;
+    }
+    /* A locked, damaged or unreachable database fails every op alike:
+     * retrying them one by one would only wait out the busy timeout n
+     * times over. */
     int op_specific = rc == PARLEY_ERR_STORE_TOO_LARGE || rc == PARLEY_ERR_STORE_EXISTS ||
                       rc == PARLEY_ERR_STORE_BACKEND;
     if (n == 1 || !op_specific) {

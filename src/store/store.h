@@ -256,6 +256,12 @@ typedef struct {
      * commit instead of each paying for its own transaction and thread
      * hand-offs, at the price of up to this much latency. */
     int commit_delay_us;
+    /* Largest the database file may grow, in bytes (0: no bound beyond the
+     * disk's). Past it, as on a full disk, writes that add rows fail with
+     * PARLEY_ERR_STORE_FULL while acks, which delete rows, still commit, so
+     * the queue can drain and make room (docs/storage.md, "A full store").
+     * A database already larger keeps its size as the bound. */
+    uint64_t max_size_bytes;
 } pstore_sqlite_config;
 
 /*

@@ -4,8 +4,9 @@
  * loads a newly issued certificate for new connections while existing
  * ones carry on (also once idle long enough to have been trimmed), a
  * certificate for another key is refused and the current one stays, and
- * SIGUSR1 logs the counters with memory and commit queue, and
- * device_cache bounds the device lists kept.
+ * SIGUSR1 logs the counters with memory and commit queue,
+ * device_cache bounds the device lists kept, and max_store_mb bounds the
+ * database: past it senders get 507 while recipients' acks make room.
  * Arguments: the parleyd and parleyctl programs.
  */
 #include <signal.h>
@@ -114,6 +115,128 @@ static int message_ack(st_client *c, const char *id, const char *user, unsigned 
             return rc;
     }
     return -1;
+}
+
+/* A message with an enc of n base64 characters from c to user/1: its ack
+ * (the caller frees it), or NULL. */
+static parley_stanza *big_message(st_client *c, const char *id, const char *user, size_t n)
+{
+    static char xml[60000];
+    size_t o = (size_t)snprintf(xml, sizeof xml,
+                                "<message id=\"%s\" to=\"%s\"><participants><to jid=\"%s/1\">"
+                                "<enc v=\"2\" type=\"msg\">",
+                                id, user, user);
+    if (o + n + 64 > sizeof xml)
+        return NULL;
+    memset(xml + o, 'Q', n);
+    snprintf(xml + o + n, sizeof xml - o - n, "</enc></to></participants></message>");
+    if (st_send(c, xml) != 0)
+        return NULL;
+    for (int i = 0; i < 20; i++) {
+        parley_stanza *a = st_expect(c, "ack", 10000);
+        if (a == NULL)
+            return NULL;
+        const char *aid = parley_stanza_attr(a, "id");
+        if (aid != NULL && strcmp(aid, id) == 0)
+            return a;
+        parley_stanza_free(a);
+    }
+    return NULL;
+}
+
+/* max_store_mb: at the bound a message is refused with 507 store-full
+ * (logged, not once per message); every message acked before reaches its
+ * recipient, whose acks still commit, and the room they free takes new
+ * messages. */
+static void test_store_bound(const char *parleyd, const char *parleyctl)
+{
+    enum { MAX = 80, PAYLOAD = 48000 };
+    st_dev erin, finn;
+    st_client ec, fc;
+    char code[64], id[32], ack[96];
+    static int accepted_ids[MAX];
+    CHECK(st_setup(&S, parleyd, parleyctl, "[store]\nmax_store_mb = 1") == 0);
+    CHECK(st_start(&S) == 0);
+    st_dev_new(&erin, "erin@example.org");
+    CHECK(st_user_add(&S, erin.user, code) == 0);
+    CHECK(st_register(&ec, &S, &erin, code));
+    st_dev_new(&finn, "finn@example.org");
+    CHECK(st_user_add(&S, finn.user, code) == 0);
+    CHECK(st_register(&fc, &S, &finn, code));
+    st_close(&fc); /* finn is offline: everything for him is queued */
+
+    int accepted = 0, full = 0, other = 0;
+    for (int i = 0; i < MAX && !full; i++) {
+        snprintf(id, sizeof id, "big%d", i);
+        parley_stanza *a = big_message(&ec, id, finn.user, PAYLOAD);
+        const char *err = a ? parley_stanza_attr(a, "error") : "none";
+        if (a != NULL && err == NULL) {
+            accepted_ids[accepted++] = i;
+        } else if (err != NULL && strcmp(err, "507") == 0) {
+            const char *why = parley_stanza_attr(a, "reason");
+            CHECK(why != NULL && strcmp(why, "store-full") == 0);
+            full = 1;
+        } else {
+            other++;
+        }
+        parley_stanza_free(a);
+    }
+    CHECK(full);
+    CHECK(other == 0);
+    CHECK(accepted > 0);
+    CHECK(wait_log("store full: refusing", 3000));
+    /* A second refusal is not logged again within the interval. */
+    parley_stanza *a = big_message(&ec, "big-again", finn.user, PAYLOAD);
+    CHECK(a != NULL && parley_stanza_attr(a, "error") != NULL &&
+          strcmp(parley_stanza_attr(a, "error"), "507") == 0);
+    parley_stanza_free(a);
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "test $(grep -c 'store full: refusing' %s) -eq 1", S.log);
+    CHECK(system(cmd) == 0);
+
+    /* finn comes back: every accepted message, in order, and his acks. */
+    CHECK(st_login(&fc, &S, &finn));
+    int got = 0, in_order = 1;
+    for (int k = 0; k < accepted; k++) {
+        parley_stanza *m = st_expect(&fc, "message", 10000);
+        if (m == NULL)
+            break;
+        snprintf(id, sizeof id, "big%d", accepted_ids[k]);
+        const char *mid = parley_stanza_attr(m, "id"), *sid = parley_stanza_attr(m, "sid");
+        in_order &= mid != NULL && strcmp(mid, id) == 0;
+        snprintf(ack, sizeof ack, "<ack class=\"message\" sid=\"%s\"/>", sid ? sid : "0");
+        CHECK(st_send(&fc, ack) == 0);
+        parley_stanza_free(m);
+        got++;
+    }
+    CHECK(got == accepted);
+    CHECK(in_order);
+    /* Behind his acks in the commit queue, so after them: room again. */
+    a = big_message(&ec, "after", finn.user, PAYLOAD);
+    CHECK(a != NULL && parley_stanza_attr(a, "error") == NULL);
+    parley_stanza_free(a);
+    parley_stanza *m = st_expect(&fc, "message", 10000);
+    CHECK(m != NULL && strcmp(parley_stanza_attr(m, "id"), "after") == 0);
+    parley_stanza_free(m);
+    st_close(&ec);
+    st_close(&fc);
+    CHECK(st_stop(&S, SIGTERM) >= 0);
+    st_cleanup(&S, check_failed);
+}
+
+/* max_store_mb out of range, or not a number, exits with status 2. */
+static void test_store_bound_refused(const char *parleyd)
+{
+    static const char *flags[] = {"-1", "16777217", "1G", ""};
+    char cmd[1024];
+    for (size_t i = 0; i < sizeof flags / sizeof *flags; i++) {
+        snprintf(cmd, sizeof cmd,
+                 "%s --listen 127.0.0.1:0 --db /nonexistent/p.db --max-store-mb '%s' "
+                 ">/dev/null 2>&1",
+                 parleyd, flags[i]);
+        int st = system(cmd);
+        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 2);
+    }
 }
 
 /* A gather window out of range, in a flag or in the file, exits with
@@ -340,5 +463,7 @@ int main(int argc, char **argv)
     test_device_cache_bound(argv[1], argv[2]);
     test_device_cache_off(argv[1], argv[2]);
     test_commit_delay_refused(argv[1]);
+    test_store_bound(argv[1], argv[2]);
+    test_store_bound_refused(argv[1]);
     TEST_MAIN_END();
 }

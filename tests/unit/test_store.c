@@ -1403,6 +1403,115 @@ static void test_commit_delay(void)
     }
 }
 
+/*
+ * A store at its size bound (max_size_bytes, which answers as a full disk
+ * does): a new message is refused with PARLEY_ERR_STORE_FULL and nothing
+ * stored before is lost; recipients' acks committed in the same batch as
+ * refused messages still go through, and the room they free takes new
+ * messages. Without that, every batch that also held a new message would
+ * fail its acks and the queue could never drain.
+ */
+static void test_store_full(void)
+{
+    enum { CAP = 1000, ACKS = 20, NEW = 5, WINDOW_MS = 50 };
+    static results r;
+    static slot slots[ACKS + NEW];
+    static uint64_t sids[CAP];
+    static char body[2049];
+    char path[128], id[24];
+    path_of(path, sizeof path, "full.db");
+    memset(body, 'x', sizeof body - 1);
+    pstore_sqlite_config cfg = {.sync = PSTORE_SYNC_NORMAL,
+                                .commit_delay_us = WINDOW_MS * 1000,
+                                .max_size_bytes = 512 * 1024};
+    pstore *s = NULL;
+    /* A bound too small for the schema itself: a clear refusal, no store. */
+    char tiny[128];
+    path_of(tiny, sizeof tiny, "tiny.db");
+    pstore_sqlite_config small = {.sync = PSTORE_SYNC_NORMAL, .max_size_bytes = 4096};
+    CHECK_RC(pstore_open_sqlite(&s, tiny, &small), PARLEY_ERR_STORE_FULL);
+    CHECK(s == NULL);
+
+    CHECK_RC(pstore_open_sqlite(&s, path, &cfg), PARLEY_OK);
+    if (!s)
+        return;
+    make_user(s, "wren@example.org", 1, 0x51);
+
+    int stored = 0, rc = PARLEY_OK;
+    while (stored < CAP) {
+        snprintf(id, sizeof id, "f%d", stored);
+        pstore_envelope e = envelope("wren@example.org", 1, id, body);
+        rc = pstore_enqueue(s, &e, &sids[stored], NULL);
+        if (rc != PARLEY_OK)
+            break;
+        stored++;
+    }
+    CHECK_RC(rc, PARLEY_ERR_STORE_FULL);
+    CHECK(stored > ACKS + NEW && stored < CAP);
+    uint64_t count = 0;
+    CHECK_RC(pstore_queue_count(s, "wren@example.org", 1, &count), PARLEY_OK);
+    CHECK(count == (uint64_t)stored);
+
+    /* Acks and new messages inside one gather window: one batch. */
+    pstore_chan *c = NULL;
+    CHECK_RC(pstore_chan_new(s, &c), PARLEY_OK);
+    if (c == NULL) {
+        pstore_close(s);
+        return;
+    }
+    pstore_stats before, after;
+    pstore_get_stats(s, &before);
+    memset(&r, 0, sizeof r);
+    /* The new messages first: had the acks run first, their room would
+     * have taken the messages and nothing would have been refused. */
+    for (int i = 0; i < NEW; i++) {
+        snprintf(id, sizeof id, "n%d", i);
+        pstore_envelope e = envelope("wren@example.org", 1, id, body);
+        slots[ACKS + i] = (slot){&r, ACKS + i};
+        CHECK_RC(pstore_submit_enqueue(c, &e, on_done, &slots[ACKS + i]), PARLEY_OK);
+    }
+    for (int i = 0; i < ACKS; i++) {
+        slots[i] = (slot){&r, i};
+        CHECK_RC(pstore_submit_ack(c, "wren@example.org", 1, sids[i], on_done, &slots[i]),
+                 PARLEY_OK);
+    }
+    drain(c, &r, ACKS + NEW);
+    CHECK(r.calls == ACKS + NEW);
+    pstore_get_stats(s, &after);
+    int acked = 0, refused = 0;
+    for (int i = 0; i < ACKS; i++)
+        acked += r.rc[i] == PARLEY_OK;
+    for (int i = 0; i < NEW; i++)
+        refused += r.rc[ACKS + i] == PARLEY_ERR_STORE_FULL;
+    /* Counted in one batch, so the refusal and the acks really met. */
+    CHECK(after.ops - before.ops == ACKS + NEW);
+    CHECK(acked == ACKS);
+    CHECK(refused == NEW);
+    CHECK_RC(pstore_queue_count(s, "wren@example.org", 1, &count), PARLEY_OK);
+    CHECK(count == (uint64_t)(stored - ACKS));
+
+    /* The freed room takes new messages; the acked ones stay gone. */
+    int again = 0;
+    for (int i = 0; i < NEW; i++) {
+        snprintf(id, sizeof id, "a%d", i);
+        pstore_envelope e = envelope("wren@example.org", 1, id, body);
+        uint64_t sid = 0;
+        again += pstore_enqueue(s, &e, &sid, NULL) == PARLEY_OK;
+    }
+    CHECK(again == NEW);
+    pstore_chan_free(c);
+    pstore_close(s);
+
+    /* Reopened without the bound: everything accepted is there. */
+    s = NULL;
+    CHECK_RC(pstore_open_sqlite(&s, path, NULL), PARLEY_OK);
+    if (s) {
+        CHECK_RC(pstore_queue_count(s, "wren@example.org", 1, &count), PARLEY_OK);
+        CHECK(count == (uint64_t)(stored - ACKS + NEW));
+        pstore_close(s);
+    }
+}
+
 /* A channel that outlives its store: closing commits what is queued, a
  * later submit is refused, and freeing the channel still runs the
  * callbacks it holds. */
@@ -1502,6 +1611,7 @@ int main(void)
     test_backpressure();
     test_close_with_channel();
     test_commit_delay();
+    test_store_full();
     test_reopen();
     cleanup();
     TEST_MAIN_END();

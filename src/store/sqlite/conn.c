@@ -125,6 +125,32 @@ static int exec(sqlite3 *db, const char *sql)
     return src == SQLITE_OK ? PARLEY_OK : sq_err(src);
 }
 
+/* The size bound as SQLite's page count: a write that needs a page beyond
+ * it fails with SQLITE_FULL, the same answer as a full disk. */
+#define SQ_MAX_PAGE_COUNT 4294967294ULL
+static int set_max_size(sqlite3 *db, uint64_t max_bytes)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+    int64_t page = 0;
+    char sql[64];
+    int src = sqlite3_prepare_v2(db, "PRAGMA page_size", -1, &st, NULL);
+    ENSURE(src == SQLITE_OK, sq_err(src));
+    ENSURE(sqlite3_step(st) == SQLITE_ROW, PARLEY_ERR_STORE_BACKEND);
+    page = sqlite3_column_int64(st, 0);
+    ENSURE(page > 0, PARLEY_ERR_STORE_CORRUPT);
+    uint64_t pages = max_bytes / (uint64_t)page;
+    if (pages > SQ_MAX_PAGE_COUNT)
+        pages = SQ_MAX_PAGE_COUNT; /* SQLite's own ceiling */
+    snprintf(sql, sizeof sql, "PRAGMA max_page_count=%llu",
+             (unsigned long long)(pages > 0 ? pages : 1));
+    GUARD(exec(db, sql));
+    rc = PARLEY_OK;
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
 /* PRAGMA journal_mode answers with the mode now in force: a database that
  * cannot switch (read-only medium) says so instead of failing.
  * While another process switches a new database to WAL, the pragma can
@@ -242,6 +268,8 @@ int sq_conn_open(sq_store *s, sq_conn **out)
     GUARD(exec(c->db, "PRAGMA cache_size=-16384"));
     /* A WAL that grew under a burst is cut back to this once checkpointed. */
     GUARD(exec(c->db, "PRAGMA journal_size_limit=67108864"));
+    if (s->cfg.max_size_bytes > 0)
+        GUARD(set_max_size(c->db, s->cfg.max_size_bytes));
     sqlite3_wal_hook(c->db, wal_hook, s);
     *out = c;
     c = NULL;

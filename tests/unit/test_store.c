@@ -1483,7 +1483,8 @@ static void test_store_full(void)
         acked += r.rc[i] == PARLEY_OK;
     for (int i = 0; i < NEW; i++)
         refused += r.rc[ACKS + i] == PARLEY_ERR_STORE_FULL;
-    /* Counted in one batch, so the refusal and the acks really met. */
+    /* One batch taken by the writer, so the refusal and the acks really met. */
+    CHECK(after.batches - before.batches == 1);
     CHECK(after.ops - before.ops == ACKS + NEW);
     CHECK(acked == ACKS);
     CHECK(refused == NEW);

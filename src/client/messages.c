@@ -15,6 +15,13 @@
 #include "parley/xeddsa.h"
 #include "util/safety.h"
 
+/* Fault injection for the tests (docs/client.md, "Fault injection"). */
+static int fault(const char *what)
+{
+    const char *f = getenv("PARLEY_FAULT");
+    return f != NULL && strcmp(f, what) == 0;
+}
+
 static int exec_bind_text2(parley_client *c, const char *sql, const char *a, const char *b)
 {
     sqlite3_stmt *st = NULL;
@@ -545,8 +552,7 @@ static int deliver(parley_client *c, const char *id, const char *peer, const uin
             /* The durable point: from here a crash re-sends these bytes. */
             GUARD(pcl_store_commit(&c->st));
             in_tx = 0;
-            /* Fault injection for the crash tests (docs/client.md). */
-            if (getenv("PARLEY_FAULT") && strcmp(getenv("PARLEY_FAULT"), "after-commit") == 0)
+            if (fault("after-commit"))
                 raise(SIGKILL);
         } else {
             GUARD(parley_stanza_parse(&msg, stored, stored_len, NULL));
@@ -786,6 +792,24 @@ out:
     return rc;
 }
 
+/* A failure of this device's own store or memory, which says nothing
+ * about the copy being handled: the copy must stay on the server. */
+static int local_failure(int rc)
+{
+    switch (rc) {
+    case PARLEY_ERR_NOMEM:
+    case PARLEY_ERR_IO:
+    case PARLEY_ERR_STORE:
+    case PARLEY_ERR_STORE_BUSY:
+    case PARLEY_ERR_STORE_FULL:
+    case PARLEY_ERR_STORE_BACKEND:
+    case PARLEY_ERR_STORE_CORRUPT:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 static int ack_sid(parley_client *c, const char *cls, const char *sid)
 {
     parley_stanza *a = NULL;
@@ -1021,6 +1045,8 @@ static int handle_message(parley_client *c, parley_stanza *m)
         rc = parley_content_unpad(pt, pt_len, &body_len);
     if (rc == PARLEY_OK)
         rc = parley_content_decode(&content, pt, body_len, NULL);
+    if (rc == PARLEY_OK && fault("store-full"))
+        rc = PARLEY_ERR_STORE_FULL; /* as SQLite answers on a full disk */
     if (rc == PARLEY_OK)
         rc = store_content(c, from, sender, id, t, content, &ev_peer, &ev_text, &ev_type, &orig);
     if (rc == PARLEY_OK && ev_type != 0)
@@ -1029,6 +1055,19 @@ static int handle_message(parley_client *c, parley_stanza *m)
         rc = exec_bind_text2(c, "INSERT OR IGNORE INTO seen(sender, id) VALUES(?,?)", from, id);
     if (rc == PARLEY_OK && ev_type == PARLEY_CLIENT_EV_MESSAGE)
         rc = queue_receipt(c, sender, id, rid);
+    if (rc != PARLEY_OK && local_failure(rc)) {
+        /* Our own store failed (a full disk, I/O, a lock held too long),
+         * not the copy: everything above is rolled back, including the
+         * session's step, so the copy stays on the server unacknowledged.
+         * Dropping the connection makes the server send it again once the
+         * engine has reconnected (with backoff), or at the next run. */
+        pcl_rollback(c);
+        in_tx = 0;
+        pcl_log(c, "message %s from %s left on the server: %s", id, from, parley_strerror(rc));
+        pcl_emit(c, PARLEY_CLIENT_EV_ERROR, from, sender, id, parley_strerror(rc), t);
+        pcl_disconnect(c);
+        goto out;
+    }
     if (rc != PARLEY_OK) {
         pcl_rollback(c);
         in_tx = 0;

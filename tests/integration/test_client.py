@@ -528,6 +528,31 @@ def scenario_crash(net):
     check(hits == [], "no plaintext on disk: %s" % hits[:5])
 
 
+def scenario_diskfull(net):
+    """bob's own store is full while a message comes in: nothing is shown,
+    the copy stays on the server unacknowledged, and it arrives once, at
+    the next run, when the store has room again."""
+    a, b = two_users(net, devices=1)
+    rc, _ = a[0].send("full disk secret", "bob@gk.example")
+    check(rc == 0, "alice sends")
+    env = dict(os.environ, PARLEY_FAULT="store-full")
+    r = subprocess.run([net.parley, "-a", b[0].account, "--config", b[0].path, "-v", "receive",
+                        "--timeout", "2", "--json"], env=env, capture_output=True, text=True,
+                       timeout=45)
+    with open(b[0].errlog, "a") as f:
+        f.write(r.stderr)
+    evs = [json.loads(l) for l in r.stdout.splitlines() if l.startswith("{")]
+    check(texts(evs) == [], "nothing shown while the store is full: %s" % evs)
+    check(any(e.get("event") == "error" and "store_disk_full" in e.get("detail", "")
+              for e in evs), "the full store is reported: %s" % evs)
+    check("left on the server" in r.stderr, "the log says the copy stays on the server")
+    check(r.returncode != 0, "receive exits with an error, got %d" % r.returncode)
+    rc, evs = b[0].receive(2)
+    check(texts(evs) == ["full disk secret"], "it arrives once there is room: %s" % evs)
+    rc, evs = b[0].receive(0.5)
+    check(texts(evs) == [], "and only once: %s" % evs)
+
+
 def scenario_cli(net):
     c = net.client("carol@gk.example", "c1")
     rc, _, _ = c.run("send", "-m", "x", "bob@gk.example")
@@ -567,6 +592,7 @@ SCENARIOS = {
     "identity": scenario_identity,
     "crash": scenario_crash,
     "cli": scenario_cli,
+    "diskfull": scenario_diskfull,
 }
 
 

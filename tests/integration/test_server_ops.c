@@ -224,35 +224,35 @@ static void test_store_bound(const char *parleyd, const char *parleyctl)
     st_cleanup(&S, check_failed);
 }
 
-/* max_store_mb out of range, or not a number, exits with status 2. */
-static void test_store_bound_refused(const char *parleyd)
+/* Each value of flag makes parleyd exit with status 2 before anything is
+ * opened (the database path does not exist). */
+static void flag_refused(const char *parleyd, const char *flag, const char *const *values,
+                         size_t n)
 {
-    static const char *flags[] = {"-1", "16777217", "1G", ""};
     char cmd[1024];
-    for (size_t i = 0; i < sizeof flags / sizeof *flags; i++) {
+    for (size_t i = 0; i < n; i++) {
         snprintf(cmd, sizeof cmd,
-                 "%s --listen 127.0.0.1:0 --db /nonexistent/p.db --max-store-mb '%s' "
-                 ">/dev/null 2>&1",
-                 parleyd, flags[i]);
+                 "%s --listen 127.0.0.1:0 --db /nonexistent/p.db %s '%s' >/dev/null 2>&1",
+                 parleyd, flag, values[i]);
         int st = system(cmd);
         CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 2);
     }
+}
+
+/* max_store_mb out of range, or not a number, exits with status 2. */
+static void test_store_bound_refused(const char *parleyd)
+{
+    static const char *const values[] = {"-1", "16777217", "1G", ""};
+    flag_refused(parleyd, "--max-store-mb", values, sizeof values / sizeof *values);
 }
 
 /* A gather window out of range, in a flag or in the file, exits with
  * status 2 before anything is opened (the database path does not exist). */
 static void test_commit_delay_refused(const char *parleyd)
 {
-    static const char *flags[] = {"-1", "100001", "5ms", ""};
+    static const char *const values[] = {"-1", "100001", "5ms", ""};
     char cmd[1024], ini[64];
-    for (size_t i = 0; i < sizeof flags / sizeof *flags; i++) {
-        snprintf(cmd, sizeof cmd,
-                 "%s --listen 127.0.0.1:0 --db /nonexistent/p.db --commit-delay-us '%s' "
-                 ">/dev/null 2>&1",
-                 parleyd, flags[i]);
-        int st = system(cmd);
-        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 2);
-    }
+    flag_refused(parleyd, "--commit-delay-us", values, sizeof values / sizeof *values);
     snprintf(ini, sizeof ini, "/tmp/parley-ops-XXXXXX");
     int fd = mkstemp(ini);
     CHECK(fd >= 0);

@@ -129,6 +129,7 @@ static const char *reason_of(int code)
     case 409: return "conflict";
     case 413: return "too-large";
     case 429: return "rate-limited";
+    case 507: return "store-full";
     default: return "internal";
     }
 }

@@ -145,9 +145,9 @@ static parley_stanza *big_message(st_client *c, const char *id, const char *user
 }
 
 /* max_store_mb: at the bound a message is refused with 507 store-full
- * (logged, not once per message); every message acked before reaches its
- * recipient, whose acks still commit, and the room they free takes new
- * messages. */
+ * (logged, not once per message), and so is a prekey upload once nothing
+ * fits; every message acked before reaches its recipient, whose acks
+ * still commit, and the room they free takes new messages. */
 static void test_store_bound(const char *parleyd, const char *parleyctl)
 {
     enum { MAX = 80, PAYLOAD = 48000 };
@@ -194,14 +194,36 @@ static void test_store_bound(const char *parleyd, const char *parleyctl)
     snprintf(cmd, sizeof cmd, "test $(grep -c 'store full: refusing' %s) -eq 1", S.log);
     CHECK(system(cmd) == 0);
 
+    /* Small messages take what room is left until none fits either; then
+     * a prekey upload, which needs pages of its own, gets 507 as well. */
+    int small = 0, small_full = 0;
+    for (int i = 0; i < 1000 && !small_full; i++) {
+        snprintf(id, sizeof id, "small%d", i);
+        a = big_message(&ec, id, finn.user, 64);
+        const char *err = a ? parley_stanza_attr(a, "error") : "none";
+        if (a != NULL && err == NULL)
+            small++;
+        else if (err != NULL && strcmp(err, "507") == 0)
+            small_full = 1;
+        else
+            other++;
+        parley_stanza_free(a);
+    }
+    CHECK(small_full);
+    CHECK(other == 0);
+    CHECK(st_upload_keys(&ec, &erin, 5000, 100) == 507);
+
     /* finn comes back: every accepted message, in order, and his acks. */
     CHECK(st_login(&fc, &S, &finn));
     int got = 0, in_order = 1;
-    for (int k = 0; k < accepted; k++) {
+    for (int k = 0; k < accepted + small; k++) {
         parley_stanza *m = st_expect(&fc, "message", 10000);
         if (m == NULL)
             break;
-        snprintf(id, sizeof id, "big%d", accepted_ids[k]);
+        if (k < accepted)
+            snprintf(id, sizeof id, "big%d", accepted_ids[k]);
+        else
+            snprintf(id, sizeof id, "small%d", k - accepted);
         const char *mid = parley_stanza_attr(m, "id"), *sid = parley_stanza_attr(m, "sid");
         in_order &= mid != NULL && strcmp(mid, id) == 0;
         snprintf(ack, sizeof ack, "<ack class=\"message\" sid=\"%s\"/>", sid ? sid : "0");
@@ -209,7 +231,7 @@ static void test_store_bound(const char *parleyd, const char *parleyctl)
         parley_stanza_free(m);
         got++;
     }
-    CHECK(got == accepted);
+    CHECK(got == accepted + small);
     CHECK(in_order);
     /* Behind his acks in the commit queue, so after them: room again. */
     a = big_message(&ec, "after", finn.user, PAYLOAD);

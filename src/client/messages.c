@@ -1055,22 +1055,22 @@ static int handle_message(parley_client *c, parley_stanza *m)
         rc = exec_bind_text2(c, "INSERT OR IGNORE INTO seen(sender, id) VALUES(?,?)", from, id);
     if (rc == PARLEY_OK && ev_type == PARLEY_CLIENT_EV_MESSAGE)
         rc = queue_receipt(c, sender, id, rid);
-    if (rc != PARLEY_OK && local_failure(rc)) {
-        /* Our own store failed (a full disk, I/O, a lock held too long),
-         * not the copy: everything above is rolled back, including the
-         * session's step, so the copy stays on the server unacknowledged.
-         * Dropping the connection makes the server send it again once the
-         * engine has reconnected (with backoff), or at the next run. */
-        pcl_rollback(c);
-        in_tx = 0;
-        pcl_log(c, "message %s from %s left on the server: %s", id, from, parley_strerror(rc));
-        pcl_emit(c, PARLEY_CLIENT_EV_ERROR, from, sender, id, parley_strerror(rc), t);
-        pcl_disconnect(c);
-        goto out;
-    }
     if (rc != PARLEY_OK) {
         pcl_rollback(c);
         in_tx = 0;
+        if (local_failure(rc)) {
+            /* Our own store failed (a full disk, I/O, a lock held too
+             * long), not the copy: everything above is rolled back,
+             * including the session's step, so the copy stays on the
+             * server unacknowledged. Dropping the connection makes the
+             * server send it again once the engine has reconnected (with
+             * backoff), or at the next run. */
+            pcl_log(c, "message %s from %s left on the server: %s", id, from,
+                    parley_strerror(rc));
+            pcl_emit(c, PARLEY_CLIENT_EV_ERROR, from, sender, id, parley_strerror(rc), t);
+            pcl_disconnect(c);
+            goto out;
+        }
         /* Undecryptable copies never become decryptable: acknowledge them
          * so the queue moves, and say so. */
         pcl_log(c, "message %s from %s dropped: %s", id, from, parley_strerror(rc));

@@ -117,19 +117,19 @@ static void run_batch(pstore *s, pstore_op **ops, size_t n)
      * message. The enqueues fail with the store's answer. */
     if (rc == PARLEY_ERR_STORE_FULL) {
         /* The caller completes ops[] afterwards: the others go in a copy. */
-        pstore_op **rest = n > 1 ? malloc(sizeof(*rest) * n) : NULL;
+        pstore_op **rest = malloc(sizeof(*rest) * n);
         size_t kept = 0;
         for (size_t i = 0; i < n; i++) {
-            if (ops[i]->kind != PSTORE_OP_ENQUEUE && rest != NULL)
+            if (rest != NULL && ops[i]->kind != PSTORE_OP_ENQUEUE)
                 rest[kept++] = ops[i];
             else
                 ops[i]->rc = rc;
         }
-        if (kept > 0 && kept < n)
+        if (kept == n) /* no enqueue among them: they were full on their own */
+            for (size_t i = 0; i < n; i++)
+                ops[i]->rc = rc;
+        else if (kept > 0)
             run_batch(s, rest, kept);
-        else
-            for (size_t i = 0; i < kept; i++)
-                rest[i]->rc = rc;
         free(rest);
         return;
     }

@@ -381,6 +381,15 @@ int st_register(st_client *c, const st_server *s, st_dev *d, const char *code)
     return login_with(c, s, d, xml);
 }
 
+int st_signup(st_client *c, st_server *s, st_dev *d, const char *user)
+{
+    char code[64];
+    st_dev_new(d, user);
+    if (st_user_add(s, user, code) != 0)
+        return 0;
+    return st_register(c, s, d, code);
+}
+
 int st_link(st_client *c, const st_server *s, st_dev *d, const char *code)
 {
     char xml[512];

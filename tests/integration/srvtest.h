@@ -78,6 +78,9 @@ int st_connect(st_client *c, const st_server *s, const st_dev *d, const char *lo
 int st_login(st_client *c, const st_server *s, st_dev *d);
 int st_register(st_client *c, const st_server *s, st_dev *d, const char *code);
 int st_link(st_client *c, const st_server *s, st_dev *d, const char *code);
+/* A new account for user (parleyctl user add) and its first device d,
+ * registered on c: 1 on <success>. */
+int st_signup(st_client *c, st_server *s, st_dev *d, const char *user);
 void st_close(st_client *c);
 
 int st_send(st_client *c, const char *xml);

@@ -169,9 +169,10 @@ class Client:
         self.daemon = None
         self.errlog = os.path.join(net.dir, os.path.basename(path) + ".stderr")
 
-    def run(self, *args, stdin=None, timeout=45):
+    def run(self, *args, stdin=None, timeout=45, env=None):
         cmd = [self.net.parley, "-a", self.account, "--config", self.path, "-v"] + list(args)
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, input=stdin)
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, input=stdin,
+                           env=env)
         with open(self.errlog, "a") as f:
             f.write(r.stderr)
         return r.returncode, r.stdout, r.stderr
@@ -535,18 +536,14 @@ def scenario_diskfull(net):
     a, b = two_users(net, devices=1)
     rc, _ = a[0].send("full disk secret", "bob@gk.example")
     check(rc == 0, "alice sends")
-    env = dict(os.environ, PARLEY_FAULT="store-full")
-    r = subprocess.run([net.parley, "-a", b[0].account, "--config", b[0].path, "-v", "receive",
-                        "--timeout", "2", "--json"], env=env, capture_output=True, text=True,
-                       timeout=45)
-    with open(b[0].errlog, "a") as f:
-        f.write(r.stderr)
-    evs = [json.loads(l) for l in r.stdout.splitlines() if l.startswith("{")]
+    rc, out, err = b[0].run("receive", "--timeout", "2", "--json",
+                            env=dict(os.environ, PARLEY_FAULT="store-full"))
+    evs = [json.loads(l) for l in out.splitlines() if l.startswith("{")]
     check(texts(evs) == [], "nothing shown while the store is full: %s" % evs)
     check(any(e.get("event") == "error" and "store_disk_full" in e.get("detail", "")
               for e in evs), "the full store is reported: %s" % evs)
-    check("left on the server" in r.stderr, "the log says the copy stays on the server")
-    check(r.returncode != 0, "receive exits with an error, got %d" % r.returncode)
+    check("left on the server" in err, "the log says the copy stays on the server")
+    check(rc != 0, "receive exits with an error, got %d" % rc)
     rc, evs = b[0].receive(2)
     check(texts(evs) == ["full disk secret"], "it arrives once there is room: %s" % evs)
     rc, evs = b[0].receive(0.5)

@@ -65,13 +65,7 @@ static int ping_ok(st_client *c)
 /* Register a fresh account with one device and keys. */
 static int make_user(const char *user, st_dev *d, st_client *c, uint32_t prekeys)
 {
-    char code[64];
-    st_dev_new(d, user);
-    if (st_user_add(&S, user, code) != 0)
-        return 0;
-    if (!st_register(c, &S, d, code))
-        return 0;
-    return st_upload_keys(c, d, 1, prekeys) == 0;
+    return st_signup(c, &S, d, user) && st_upload_keys(c, d, 1, prekeys) == 0;
 }
 
 static void test_login(void)

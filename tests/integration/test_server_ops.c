@@ -153,16 +153,12 @@ static void test_store_bound(const char *parleyd, const char *parleyctl)
     enum { MAX = 80, PAYLOAD = 48000 };
     st_dev erin, finn;
     st_client ec, fc;
-    char code[64], id[32], ack[96];
+    char id[32], ack[96];
     static int accepted_ids[MAX];
     CHECK(st_setup(&S, parleyd, parleyctl, "[store]\nmax_store_mb = 1") == 0);
     CHECK(st_start(&S) == 0);
-    st_dev_new(&erin, "erin@example.org");
-    CHECK(st_user_add(&S, erin.user, code) == 0);
-    CHECK(st_register(&ec, &S, &erin, code));
-    st_dev_new(&finn, "finn@example.org");
-    CHECK(st_user_add(&S, finn.user, code) == 0);
-    CHECK(st_register(&fc, &S, &finn, code));
+    CHECK(st_signup(&ec, &S, &erin, "erin@example.org"));
+    CHECK(st_signup(&fc, &S, &finn, "finn@example.org"));
     st_close(&fc); /* finn is offline: everything for him is queued */
 
     int accepted = 0, full = 0, other = 0;
@@ -300,13 +296,10 @@ static void test_device_cache_bound(const char *parleyd, const char *parleyctl)
                                         "u3@example.org"};
     st_dev u[4];
     st_client c;
-    char code[64];
     CHECK(st_setup(&S, parleyd, parleyctl, "device_cache = 2") == 0);
     CHECK(st_start(&S) == 0);
     for (int i = 0; i < 4; i++) {
-        st_dev_new(&u[i], names[i]);
-        CHECK(st_user_add(&S, names[i], code) == 0);
-        CHECK(st_register(&c, &S, &u[i], code));
+        CHECK(st_signup(&c, &S, &u[i], names[i]));
         st_close(&c);
     }
     CHECK(st_login(&c, &S, &u[0]));
@@ -335,7 +328,7 @@ static void test_device_cache_off(const char *parleyd, const char *parleyctl)
 {
     st_dev a, b;
     st_client c;
-    char code[64], path[400];
+    char path[400];
     CHECK(st_setup(&S, parleyd, parleyctl, NULL) == 0);
     snprintf(path, sizeof path, "%s-devgen", S.db);
     FILE *f = fopen(path, "w");
@@ -344,13 +337,9 @@ static void test_device_cache_off(const char *parleyd, const char *parleyctl)
         fclose(f);
     CHECK(st_start(&S) == 0);
     CHECK(wait_log("device_cache: no shared device generations", 3000));
-    st_dev_new(&a, "a@example.org");
-    st_dev_new(&b, "b@example.org");
-    CHECK(st_user_add(&S, b.user, code) == 0);
-    CHECK(st_register(&c, &S, &b, code));
+    CHECK(st_signup(&c, &S, &b, "b@example.org"));
     st_close(&c);
-    CHECK(st_user_add(&S, a.user, code) == 0);
-    CHECK(st_register(&c, &S, &a, code));
+    CHECK(st_signup(&c, &S, &a, "a@example.org"));
     CHECK(message_ack(&c, "o1", b.user, 1) == 0);
     CHECK(message_ack(&c, "o2", b.user, 2) == 409);
     CHECK(st_ctl(&S, NULL, 0, "device", "remove", b.user, "1") == 0);
@@ -392,15 +381,10 @@ int main(int argc, char **argv)
 
     st_dev alice, bob;
     st_client a, b;
-    char code[64];
-    st_dev_new(&alice, "alice@example.org");
-    CHECK(st_user_add(&S, alice.user, code) == 0);
-    CHECK(st_register(&a, &S, &alice, code));
+    CHECK(st_signup(&a, &S, &alice, "alice@example.org"));
     /* bob's connections see the rotations; alice's stays open throughout
      * (one connection per device: a second login of alice's would replace it). */
-    st_dev_new(&bob, "bob@example.org");
-    CHECK(st_user_add(&S, bob.user, code) == 0);
-    CHECK(st_register(&b, &S, &bob, code));
+    CHECK(st_signup(&b, &S, &bob, "bob@example.org"));
     st_close(&b);
     uint64_t first = serial_of(&a);
     CHECK(first != 0);
@@ -462,12 +446,8 @@ int main(int argc, char **argv)
     CHECK(st_start(&S) == 0);
     st_dev carol, dave;
     st_client cc, dc;
-    st_dev_new(&carol, "carol@example.org");
-    CHECK(st_user_add(&S, carol.user, code) == 0);
-    CHECK(st_register(&cc, &S, &carol, code));
-    st_dev_new(&dave, "dave@example.org");
-    CHECK(st_user_add(&S, dave.user, code) == 0);
-    CHECK(st_register(&dc, &S, &dave, code));
+    CHECK(st_signup(&cc, &S, &carol, "carol@example.org"));
+    CHECK(st_signup(&dc, &S, &dave, "dave@example.org"));
     parley_stanza *e = NULL;
     for (int i = 0; i < 10 && e == NULL; i++) { /* dave pings every 2 s, carol is silent */
         CHECK(ping_ok(&dc));

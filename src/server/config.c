@@ -25,6 +25,7 @@ void srv_config_default(srv_config *c)
     c->idle_timeout_s = 0;
     c->device_cache = SRV_DEVCACHE_DEFAULT;
     c->commit_delay_us = SRV_COMMIT_DELAY_US_DEFAULT;
+    c->delivery_hold_ms = SRV_DELIVERY_HOLD_MS_DEFAULT;
     c->rate = 200;
     c->burst = 400;
     c->media_token_ttl_s = 86400;
@@ -167,6 +168,10 @@ static int on_key(void *arg, const char *section, const char *name, const char *
     if (strcmp(name, "commit_delay_us") == 0 &&
         parse_long(v, 0, PSTORE_COMMIT_DELAY_MAX_US, &x)) {
         c->commit_delay_us = (int)x;
+        return 1;
+    }
+    if (strcmp(name, "delivery_hold_ms") == 0 && parse_long(v, 0, SRV_DELIVERY_HOLD_MS_MAX, &x)) {
+        c->delivery_hold_ms = (int)x;
         return 1;
     }
     if (strcmp(name, "max_store_mb") == 0 && parse_long(v, 0, SRV_MAX_STORE_MB, &x)) {

@@ -348,6 +348,7 @@ static void enter_backlog(sconn *c)
 }
 
 void srv_conn_handle_shutdown(worker *w);
+static void hold_acked_msg(worker *w, const srv_msg *m); /* conn_hold.inc */
 
 void srv_conn_push(worker *w, uint64_t conn_id, uint64_t sid, const uint8_t *data, size_t len)
 {
@@ -379,6 +380,10 @@ void srv_conn_handle_msg(worker *w, srv_msg *m)
     }
     if (m->kind == SRV_MSG_PUSH) {
         srv_conn_push(w, m->conn_id, m->sid, m->data, m->len);
+        return;
+    }
+    if (m->kind == SRV_MSG_HOLD_ACK) {
+        hold_acked_msg(w, m);
         return;
     }
     sconn *c = srv_conn_find(w, m->conn_id);
@@ -509,6 +514,7 @@ static void notify_user(srv *s, const char *user, uint32_t device, const char *t
 #include "server/conn_ix.inc"
 #include "server/conn_msg.inc"
 #include "server/conn_iq.inc"
+#include "server/conn_hold.inc"
 
 /* ---- login (protocol.md, "Login payload") ---- */
 

@@ -40,7 +40,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: parleyd [-c FILE] [--listen HOST:PORT] [--db PATH] [--key FILE]\n"
                "               [--cert FILE] [--workers N] [--processes N] [--sync full|normal]\n"
-               "               [--commit-delay-us N] [--max-store-mb N] [-v]\n");
+               "               [--commit-delay-us N] [--delivery-hold-ms N] [--max-store-mb N] [-v]\n");
 }
 
 /* sd_notify(3) without libsystemd: one datagram to $NOTIFY_SOCKET. */
@@ -358,10 +358,11 @@ static void log_stats(srv *s)
         online += __atomic_load_n(&s->workers[i].count, __ATOMIC_RELAXED);
     pstore_get_stats(s->store, &q);
     srv_log("stats: connections=%llu logins=%llu messages=%llu pushes=%llu acks=%llu "
-            "refused_logins=%llu",
+            "acked_before_stored=%llu refused_logins=%llu",
             (unsigned long long)s->st_conns, (unsigned long long)s->st_logins,
             (unsigned long long)s->st_msgs, (unsigned long long)s->st_pushes,
-            (unsigned long long)s->st_acks, (unsigned long long)s->st_refused);
+            (unsigned long long)s->st_acks, (unsigned long long)s->st_unstored,
+            (unsigned long long)s->st_refused);
     srv_log("stats: open_connections=%zu rss_kib=%ld commit_queue=%zu commit_queue_bytes=%zu "
             "batches=%llu batched_ops=%llu largest_batch=%zu",
             online, rss_kib(), q.pending_ops, q.pending_bytes, (unsigned long long)q.batches,
@@ -418,6 +419,8 @@ int main(int argc, char **argv)
             ok = s.cfg.processes >= 1 && s.cfg.processes <= SRV_PROCESSES_MAX;
         } else if (strcmp(a, "--commit-delay-us") == 0) {
             ok = srv_config_key(&s.cfg, "commit_delay_us", v) == 0;
+        } else if (strcmp(a, "--delivery-hold-ms") == 0) {
+            ok = srv_config_key(&s.cfg, "delivery_hold_ms", v) == 0;
         } else if (strcmp(a, "--max-store-mb") == 0) {
             ok = srv_config_key(&s.cfg, "max_store_mb", v) == 0;
         } else if (strcmp(a, "--sync") == 0) {

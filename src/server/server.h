@@ -9,9 +9,11 @@
  * close it) travels as a srv_msg through the worker's inbox, announced on
  * an eventfd.
  *
- * The store is the truth: a message is acked to its sender only after the
- * store made every copy durable, and a pushed copy is only a shortcut for
- * what the recipient would fetch from the store anyway (delivery.c).
+ * A message is acked to its sender only once every copy is durable: in
+ * the store, or, for a device connected to this process that acked its
+ * push within delivery_hold_ms, in the device's own store (conn_hold.inc).
+ * Any other push is only a shortcut for what the recipient would fetch
+ * from the store anyway (conn_msg.inc).
  */
 #ifndef PARLEY_SERVER_SERVER_H
 #define PARLEY_SERVER_SERVER_H
@@ -44,6 +46,8 @@ enum {
     SRV_TRIM_INTERVAL_S = 5,    /* idle connections give back buffers after 1-2 of these */
     SRV_DEVCACHE_DEFAULT = 65536, /* device_cache: users whose device lists are kept */
     SRV_COMMIT_DELAY_US_DEFAULT = 500, /* commit_delay_us (docs/operations.md) */
+    SRV_DELIVERY_HOLD_MS_DEFAULT = 100, /* delivery_hold_ms (conn_hold.inc) */
+    SRV_DELIVERY_HOLD_MS_MAX = 10000,
     SRV_FULL_LOG_MS = 10000,           /* a full store is logged at most this often */
     SRV_MAX_STORE_MB = 1 << 24,        /* max_store_mb: 16 TiB */
     SRV_DEVCACHE_MAX = 16 << 20,  /* the largest device_cache accepted */
@@ -79,6 +83,7 @@ typedef struct {
     double burst;
     int sync_normal;            /* benchmarks only: PSTORE_SYNC_NORMAL */
     int commit_delay_us;        /* group commit's gather window (store.h) */
+    int delivery_hold_ms;       /* a pushed copy's wait for its ack before it is stored (conn_hold.inc) */
     uint64_t max_store_mb;      /* database size bound, MiB (0: none; store.h) */
     int processes;              /* processes on the port (main.c); 1: this one only */
     char peers_dir[1024];       /* sockets of the processes sharing the database (peer.c) */
@@ -107,6 +112,7 @@ typedef enum {
     SRV_MSG_SUSPEND,    /* close the connection: its account was suspended */
     SRV_MSG_SHUTDOWN,
     SRV_MSG_RESYNC,     /* every live connection reads its queue again (peer.c) */
+    SRV_MSG_HOLD_ACK,   /* a device acked a copy this worker holds: sid, device in conn_id, user */
 } srv_msg_kind;
 
 typedef struct srv_msg {
@@ -139,6 +145,7 @@ struct worker {
     int stopping;
     uint64_t pending_ops; /* group-commit operations not completed yet */
     uint64_t full_logged_ms; /* last "store full" log line (srv_mono_ms) */
+    struct srv_hold *hold;   /* copies pushed but not stored yet (conn_hold.inc); made on first need */
     struct event *stop_ev;
     struct event *trim_ev; /* periodic: srv_conn_trim_idle */
     void *ix; /* interop state of this worker (interop.c), made on first need */
@@ -166,6 +173,7 @@ struct srv {
     uint64_t next_conn_id;
     /* counters (stats), updated with atomics */
     uint64_t st_conns, st_logins, st_msgs, st_pushes, st_acks, st_refused;
+    uint64_t st_unstored; /* copies acked by their device before they had to be stored */
 };
 
 /* ---- logging (never a key or a message body) ---- */
@@ -321,5 +329,9 @@ void srv_conn_close_all(worker *w);
 void srv_conn_free_all(worker *w);
 void srv_conn_trim_idle(worker *w);
 void srv_conn_handle_shutdown(worker *w);
+/* conn_hold.inc: write every held copy to the queue now (shutdown); free
+ * what is left once the loop has stopped. */
+void srv_hold_flush(worker *w);
+void srv_hold_free(worker *w);
 
 #endif

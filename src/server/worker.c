@@ -270,6 +270,7 @@ static void on_stop_check(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     pstore_chan_dispatch(w->chan);
+    srv_hold_flush(w);
     if (w->pending_ops > 0) {
         schedule_stop_check(w);
         return;
@@ -391,6 +392,7 @@ void srv_stop(srv *s)
         event_free(w->inbox_ev);
         event_free(w->stop_ev);
         event_free(w->trim_ev);
+        srv_hold_free(w);
         close(w->inbox_fd);
         parley_stanza_parser_free(w->parser);
         srv_msg *m = w->head;

@@ -9,7 +9,9 @@
  *     measured held to one core, and the CPU time of all threads is given
  *     beside the wall-clock ratio, since large blobs decrypt on two cores.
  *  2. A blob fetched through the media proxy against the same blob
- *     fetched directly from the media host, both over loopback.
+ *     fetched directly from the media host, both over loopback; and, as
+ *     the floor of any proxy, through a bare TCP relay (recv and send,
+ *     no HTTP, no checks): what one more loopback hop costs here.
  *
  *   bench_media [crypto MiB] [proxy MiB]     (defaults 256 and 256)
  */
@@ -17,12 +19,16 @@
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -443,6 +449,74 @@ static double get_once(const char *url, double *cpu)
     return t;
 }
 
+/*
+ * The bare relay: a thread that accepts connections one at a time on a
+ * loopback port and copies bytes both ways between each and the media
+ * host, 256 KiB at a time, until either side closes. A proxy can do no
+ * less work than this and still be a separate hop; the media proxy does
+ * more (HTTP parsing on both sides, the address checks, the size bound).
+ */
+typedef struct {
+    int lfd;
+    unsigned to_port;
+} relay_ctx;
+
+static int relay_pump(int from, int to, uint8_t *buf)
+{
+    ssize_t n = recv(from, buf, 256 * 1024, 0);
+    if (n <= 0)
+        return -1;
+    for (ssize_t off = 0; off < n;) {
+        ssize_t m = send(to, buf + off, (size_t)(n - off), MSG_NOSIGNAL);
+        if (m <= 0)
+            return -1;
+        off += m;
+    }
+    return 0;
+}
+
+static void *relay_thread(void *arg)
+{
+    relay_ctx *r = arg;
+    uint8_t *buf = malloc(256 * 1024);
+    int cfd;
+    while (buf != NULL && (cfd = accept(r->lfd, NULL, NULL)) >= 0) {
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)r->to_port)};
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        int hfd = socket(AF_INET, SOCK_STREAM, 0);
+        if (hfd >= 0 && connect(hfd, (struct sockaddr *)&a, sizeof a) == 0) {
+            struct pollfd pf[2] = {{.fd = cfd, .events = POLLIN}, {.fd = hfd, .events = POLLIN}};
+            while (poll(pf, 2, -1) > 0) {
+                if (pf[0].revents != 0 && relay_pump(cfd, hfd, buf) < 0)
+                    break;
+                if (pf[1].revents != 0 && relay_pump(hfd, cfd, buf) < 0)
+                    break;
+            }
+        }
+        if (hfd >= 0)
+            close(hfd);
+        close(cfd);
+    }
+    free(buf);
+    return NULL;
+}
+
+/* Starts the relay to to_port; its port in *port. */
+static int relay_start(relay_ctx *r, pthread_t *t, unsigned to_port, unsigned *port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    socklen_t len = sizeof a;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    r->to_port = to_port;
+    r->lfd = socket(AF_INET, SOCK_STREAM, 0);
+    if (r->lfd < 0 || bind(r->lfd, (struct sockaddr *)&a, sizeof a) != 0 ||
+        listen(r->lfd, 4) != 0 || getsockname(r->lfd, (struct sockaddr *)&a, &len) != 0 ||
+        pthread_create(t, NULL, relay_thread, r) != 0)
+        return -1;
+    *port = ntohs(a.sin_port);
+    return 0;
+}
+
 static void bench_proxy(size_t mib)
 {
     char dir[] = "/tmp/parley-bmedia-XXXXXX", store[128], path[160], base[64];
@@ -484,22 +558,37 @@ static void bench_proxy(size_t mib)
     snprintf(purl, sizeof purl, "http://127.0.0.1:%u/v1/proxy?url=%s", pmh_proxy_port(p), esc);
     curl_free(esc);
     curl_easy_cleanup(c);
-    double cd = 1e9, cp = 1e9, ca, cb;
+    relay_ctx rl;
+    pthread_t rt;
+    unsigned rport;
+    if (relay_start(&rl, &rt, pmh_host_port(h), &rport) < 0)
+        die("relay", PARLEY_ERR_IO);
+    char rurl[PMH_URL_MAX + 32];
+    const char *rest = strchr(url + strlen("http://"), '/');
+    snprintf(rurl, sizeof rurl, "http://127.0.0.1:%u%s", rport, rest != NULL ? rest : "/");
+    double cd = 1e9, cp = 1e9, cr = 1e9, ca, cb, cc;
     get_once(url, &ca); /* warm the page cache */
-    double td = 1e9, tp = 1e9;
+    double td = 1e9, tp = 1e9, tr = 1e9;
     for (int i = 0; i < RUNS; i++) {
-        double a = get_once(url, &ca), b = get_once(purl, &cb);
+        double a = get_once(url, &ca), b = get_once(purl, &cb), d = get_once(rurl, &cc);
         td = a < td ? a : td;
         tp = b < tp ? b : tp;
+        tr = d < tr ? d : tr;
         cd = ca < cd ? ca : cd;
         cp = cb < cp ? cb : cp;
+        cr = cc < cr ? cc : cr;
     }
     double mb = (double)((uint64_t)mib << 20) / 1e6;
     printf("proxy: %zu MiB blob over loopback, best of %d, alternating\n", mib, RUNS);
     printf("  direct %7.0f MB/s | through proxy %7.0f MB/s  ratio %.2f\n", mb / td, mb / tp,
            td / tp);
-    printf("  CPU (all threads) direct %.2f s/GB | through proxy %.2f s/GB\n", cd / mb * 1e3,
-           cp / mb * 1e3);
+    printf("  bare TCP relay %7.0f MB/s: relay/direct %.2f (one more hop), proxy/relay %.2f\n",
+           mb / tr, td / tr, tr / tp);
+    printf("  CPU (all threads) direct %.2f s/GB | through proxy %.2f s/GB | relay %.2f s/GB\n",
+           cd / mb * 1e3, cp / mb * 1e3, cr / mb * 1e3);
+    shutdown(rl.lfd, SHUT_RDWR); /* ends the relay's accept */
+    pthread_join(rt, NULL);
+    close(rl.lfd);
     pmh_proxy_stop(p);
     pmh_host_stop(h);
     char cmd[200];

@@ -207,6 +207,24 @@ static void dump_log_tail(const st_server *s)
     fprintf(stderr, "---- end of %s ----\n%s---- (log ends) ----\n", s->log, buf);
 }
 
+int st_log_has(const st_server *s, const char *what)
+{
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "grep -q -- '%s' %s", what, s->log);
+    return system(cmd) == 0;
+}
+
+int st_wait_log(const st_server *s, const char *what, int ms)
+{
+    for (int i = 0; i < ms / 20; i++) {
+        if (st_log_has(s, what))
+            return 1;
+        struct timespec ts = {0, 20 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return 0;
+}
+
 void st_cleanup(st_server *s, int failed)
 {
     if (s->pid > 0)

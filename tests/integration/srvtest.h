@@ -41,6 +41,10 @@ int st_ctl(st_server *s, char *out, size_t max, const char *a1, const char *a2, 
            const char *a4);
 /* "user add NAME": the registration code. */
 int st_user_add(st_server *s, const char *user, char code[64]);
+/* 1 if the server's log has a line matching the basic regular expression
+ * what (grep); st_wait_log waits up to ms for one. */
+int st_log_has(const st_server *s, const char *what);
+int st_wait_log(const st_server *s, const char *what, int ms);
 /* The resident set of the server process, in KiB. */
 long st_rss_kib(const st_server *s);
 

@@ -612,6 +612,7 @@ static void test_slow_reader(void)
         got++;
         parley_stanza_free(m);
     }
+    fprintf(stderr, "slow reader: %d of %d queued after the drop\n", got, TOTAL);
     CHECK(got >= TOTAL);
     st_close(&slow);
     st_close(&a);

@@ -32,22 +32,7 @@ static void nap_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
-static int log_has(const char *what)
-{
-    char cmd[700];
-    snprintf(cmd, sizeof cmd, "grep -q -- '%s' %s", what, S.log);
-    return system(cmd) == 0;
-}
-
-static int wait_log(const char *what, int ms)
-{
-    for (int i = 0; i < ms / 20; i++) {
-        if (log_has(what))
-            return 1;
-        nap_ms(20);
-    }
-    return 0;
-}
+static int wait_log(const char *what, int ms) { return st_wait_log(&S, what, ms); }
 
 /* Every datagram on fd within ms, appended to buf. */
 static void read_notify(int fd, char *buf, size_t max, int ms)

@@ -207,6 +207,30 @@ static void dump_log_tail(const st_server *s)
     fprintf(stderr, "---- end of %s ----\n%s---- (log ends) ----\n", s->log, buf);
 }
 
+parley_stanza *st_expect_ack(st_client *c, const char *id, int ms)
+{
+    for (;;) {
+        parley_stanza *a = st_expect(c, "ack", ms);
+        if (a == NULL)
+            return NULL;
+        const char *aid = parley_stanza_attr(a, "id");
+        if (aid != NULL && strcmp(aid, id) == 0)
+            return a;
+        parley_stanza_free(a);
+    }
+}
+
+int st_ack_code(st_client *c, const char *id, int ms)
+{
+    parley_stanza *a = st_expect_ack(c, id, ms);
+    if (a == NULL)
+        return -1;
+    uint64_t err = 0;
+    int rc = parley_stanza_attr_u64(a, "error", &err) == 0 ? (int)err : 0;
+    parley_stanza_free(a);
+    return rc;
+}
+
 int st_log_has(const st_server *s, const char *what)
 {
     char cmd[700];

@@ -93,6 +93,11 @@ int st_send_raw(st_client *c, const uint8_t *p, size_t n);
 int st_recv(st_client *c, int timeout_ms, parley_stanza **out);
 /* Next stanza named `name` (others are dropped), or NULL. */
 parley_stanza *st_expect(st_client *c, const char *name, int timeout_ms);
+/* The server's ack of the stanza id on c, other acks skipped: the
+ * caller frees it; NULL if none came within ms of the last one. */
+parley_stanza *st_expect_ack(st_client *c, const char *id, int ms);
+/* The same as a code: 0 for success, the error code, or -1 for none. */
+int st_ack_code(st_client *c, const char *id, int ms);
 /* The server's ack for message id (other acks are dropped): 0 success, its
  * error code, or -1 for none within 10 s; with keep, the ack is left to the
  * caller. */

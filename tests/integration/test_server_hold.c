@@ -78,23 +78,6 @@ static int send_ack(st_client *c, const char *cls, uint64_t sid)
     return st_send(c, ack);
 }
 
-/* The sender's ack of id: 0, an error code, or -1 for none within ms. */
-static int ack_within(st_client *c, const char *id, int ms)
-{
-    for (;;) {
-        parley_stanza *a = st_expect(c, "ack", ms);
-        if (a == NULL)
-            return -1;
-        const char *aid = parley_stanza_attr(a, "id");
-        uint64_t err = 0;
-        int match = aid != NULL && strcmp(aid, id) == 0;
-        int rc = parley_stanza_attr_u64(a, "error", &err) == 0 ? (int)err : 0;
-        parley_stanza_free(a);
-        if (match)
-            return rc;
-    }
-}
-
 /* Log bob in again: the copy of id his queue still holds (its sid), or 0
  * when there is none. The queue is read again until a deleting ack has
  * committed, for at most about 30 s. */
@@ -129,7 +112,7 @@ static void test_hold(void)
     CHECK(next_copy(&b, "h1", 5000, &sid));
     CHECK((sid & HOLD_BIT) != 0);
     CHECK(send_ack(&b, "message", sid) == 0);
-    CHECK(ack_within(&a, "h1", 5000) == 0);
+    CHECK(st_ack_code(&a, "h1", 5000) == 0);
     CHECK(kill(S.pid, SIGUSR1) == 0);
     CHECK(wait_log("acked_before_stored=1 ", 3000));
     st_close(&b);
@@ -140,7 +123,7 @@ static void test_hold(void)
     CHECK(send_to_bob(&a, "h2") == 0);
     CHECK(next_copy(&b, "h2", 5000, &sid));
     CHECK((sid & HOLD_BIT) != 0);
-    CHECK(ack_within(&a, "h2", 10000) == 0);
+    CHECK(st_ack_code(&a, "h2", 10000) == 0);
     st_close(&b);
     sid2 = queued_for_bob("h2", 0);
     CHECK(sid2 != 0 && sid2 != UINT64_MAX && (sid2 & HOLD_BIT) == 0);
@@ -156,7 +139,7 @@ static void test_hold(void)
     CHECK(send_to_bob(&a, "h3") == 0);
     CHECK(next_copy(&b, "h3", 5000, &sid));
     CHECK((sid & HOLD_BIT) != 0);
-    CHECK(ack_within(&a, "h3", 10000) == 0); /* written by now */
+    CHECK(st_ack_code(&a, "h3", 10000) == 0); /* written by now */
     CHECK(send_ack(&b, "message", sid) == 0);
     st_close(&b);
     CHECK(queued_for_bob("h3", 1) == 0);
@@ -166,7 +149,7 @@ static void test_hold(void)
     CHECK(send_to_bob(&a, "h4") == 0);
     CHECK(next_copy(&b, "h4", 5000, &sid));
     CHECK(send_ack(&c, "message", sid) == 0);
-    CHECK(ack_within(&a, "h4", 10000) == 0);
+    CHECK(st_ack_code(&a, "h4", 10000) == 0);
     st_close(&b);
     sid2 = queued_for_bob("h4", 0);
     CHECK(sid2 != 0 && sid2 != UINT64_MAX);
@@ -194,7 +177,7 @@ static void test_hold(void)
     CHECK(next_copy(&b, "h5", 5000, &sid));
     CHECK((sid & HOLD_BIT) != 0);
     CHECK(kill(S.pid, SIGTERM) == 0);
-    CHECK(ack_within(&a, "h5", 1000) == 0); /* written at once, not after the hold */
+    CHECK(st_ack_code(&a, "h5", 1000) == 0); /* written at once, not after the hold */
     int st = st_stop(&S, SIGTERM);
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     st_close(&a);
@@ -212,7 +195,7 @@ static void test_hold(void)
     CHECK(send_ack(&b, "message", sid2) == 0);
     CHECK(send_to_bob(&a, "h6") == 0);
     CHECK(next_copy(&b, "h6", 5000, &sid));
-    CHECK(ack_within(&a, "h6", 200) == -1);
+    CHECK(st_ack_code(&a, "h6", 200) == -1);
     CHECK(kill(S.pid, SIGKILL) == 0);
     (void)st_stop(&S, SIGKILL);
     st_close(&a);
@@ -220,7 +203,7 @@ static void test_hold(void)
     CHECK(st_start(&S) == 0);
     CHECK(st_login(&a, &S, &alice));
     CHECK(send_to_bob(&a, "h6") == 0);
-    CHECK(ack_within(&a, "h6", 10000) == 0);
+    CHECK(st_ack_code(&a, "h6", 10000) == 0);
     sid2 = queued_for_bob("h6", 0);
     CHECK(sid2 != 0 && sid2 != UINT64_MAX);
     st_close(&a);
@@ -314,7 +297,7 @@ static void test_no_hold(const char *parleyd, const char *parleyctl)
     CHECK(st_signup(&a, &S, &alice, "alice@example.org"));
     CHECK(st_signup(&b, &S, &bob, "bob@example.org"));
     CHECK(send_to_bob(&a, "n1") == 0);
-    CHECK(ack_within(&a, "n1", 5000) == 0);
+    CHECK(st_ack_code(&a, "n1", 5000) == 0);
     CHECK(next_copy(&b, "n1", 5000, &sid));
     CHECK(sid != 0 && (sid & HOLD_BIT) == 0);
     st_close(&a);

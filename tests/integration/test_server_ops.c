@@ -87,19 +87,7 @@ static int message_ack(st_client *c, const char *id, const char *user, unsigned 
              id, user, user, dev);
     if (st_send(c, xml) != 0)
         return -1;
-    for (int i = 0; i < 20; i++) {
-        parley_stanza *a = st_expect(c, "ack", 10000);
-        if (a == NULL)
-            return -1;
-        const char *aid = parley_stanza_attr(a, "id");
-        uint64_t err = 0;
-        int match = aid != NULL && strcmp(aid, id) == 0;
-        int rc = parley_stanza_attr_u64(a, "error", &err) == 0 ? (int)err : 0;
-        parley_stanza_free(a);
-        if (match)
-            return rc;
-    }
-    return -1;
+    return st_ack_code(c, id, 10000);
 }
 
 /* A message with an enc of n base64 characters from c to user/1: its ack
@@ -117,16 +105,7 @@ static parley_stanza *big_message(st_client *c, const char *id, const char *user
     snprintf(xml + o + n, sizeof xml - o - n, "</enc></to></participants></message>");
     if (st_send(c, xml) != 0)
         return NULL;
-    for (int i = 0; i < 20; i++) {
-        parley_stanza *a = st_expect(c, "ack", 10000);
-        if (a == NULL)
-            return NULL;
-        const char *aid = parley_stanza_attr(a, "id");
-        if (aid != NULL && strcmp(aid, id) == 0)
-            return a;
-        parley_stanza_free(a);
-    }
-    return NULL;
+    return st_expect_ack(c, id, 10000);
 }
 
 /* max_store_mb: at the bound a message is refused with 507 store-full

@@ -2,8 +2,10 @@
 # One offered rate, several rounds, and where the CPU went
 # (bench/RESULTS-server.md, "Online p99 at 25,000/s: where the cores go").
 #
-#   sh tests/bench/bench_fixed.sh BUILD_DIR RATE [ROUNDS]
+#   sh tests/bench/bench_fixed.sh BUILD_DIR [RATE [ROUNDS]]
 #
+# RATE defaults to 25,000 messages/s (half the online target) and ROUNDS
+# to 3; `make bench` runs it so.
 # Each round starts a fresh parleyd (one worker unless told otherwise) on
 # fresh accounts, runs parley-load with 1,000 connections in pairs at RATE
 # messages/s for 6 s after a 1 s warm-up, and prints p50/p99 with the CPU
@@ -16,8 +18,8 @@
 # (such as --workers 2). Everything it starts it stops.
 set -eu
 
-build=$(cd "${1:?usage: bench_fixed.sh BUILD_DIR RATE [ROUNDS]}" && pwd)
-RATE=${2:?usage: bench_fixed.sh BUILD_DIR RATE [ROUNDS]}
+build=$(cd "${1:?usage: bench_fixed.sh BUILD_DIR [RATE [ROUNDS]]}" && pwd)
+RATE=${2:-25000}
 ROUNDS=${3:-3}
 PIN=${PARLEY_FIXED_PIN:-}
 SERVER_ARGS=${PARLEY_FIXED_SERVER_ARGS:-}
@@ -28,7 +30,7 @@ CONNS=1000
 for p in "$PARLEYD" "$CTL" "$LOAD"; do
     [ -x "$p" ] || { echo "bench_fixed: $p not built" >&2; exit 1; }
 done
-case "$RATE" in '' | *[!0-9]*) echo "bench_fixed: RATE is a number of messages/s" >&2; exit 2 ;; esac
+case "$RATE$ROUNDS" in *[!0-9]*) echo "bench_fixed: RATE and ROUNDS are whole numbers" >&2; exit 2 ;; esac
 srv_pin=""
 load_pin=""
 if [ -n "$PIN" ]; then
@@ -39,19 +41,9 @@ if [ -n "$PIN" ]; then
     load_pin="taskset -c $2"
 fi
 
-work=$(mktemp -d /tmp/parley-bench-fixed.XXXXXX)
-pids=""
-cleanup() {
-    for p in $pids; do kill "$p" 2>/dev/null || true; done
-    for p in $pids; do wait "$p" 2>/dev/null || true; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-root=$("$CTL" root-key "$work/root.key" | sed -n 's/.*: \([0-9a-f]\{64\}\)$/\1/p' | head -n 1)
-"$CTL" cert issue --root "$work/root.key" --key "$work/server.key" --out "$work/server.cert" \
-    >/dev/null 2>&1
+# shellcheck source=tests/bench/common.sh
+. "$(dirname "$0")/common.sh"
+bench_init fixed
 "$LOAD" provision --db "$work/p.db" --users $((ROUNDS * CONNS)) >/dev/null
 
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }

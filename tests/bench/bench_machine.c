@@ -9,10 +9,10 @@
  *     connected pair and recv() on the other, both in this thread, so the
  *     figure holds the whole kernel path (TCP, the loopback device, the
  *     receiving socket) and no scheduling. A message between two online
- *     devices takes three of these: the message in, the push out (which
- *     carries the sender's ack of another message on the same send, as
- *     the server coalesces a connection's output per loop turn) and the
- *     recipient's ack in.
+ *     devices takes four of these: the message in, the push out, the
+ *     recipient's ack in and the sender's ack out. (Before the delivery
+ *     hold it was nearer three: the sender's ack left with the group
+ *     commit, in the same send as a push to that connection.)
  * Each is the best of five rounds; the first round also warms up.
  * Figures are CPU time of this thread, so another process's load moves
  * them little. Loopback only: nothing leaves 127.0.0.1.
@@ -122,8 +122,8 @@ int main(void)
     printf("machine: one %d-byte frame over loopback TCP (send + recv) %.0f ns, "
            "%.1f null system calls' worth\n",
            FRAME, fr, fr / sc);
-    printf("machine: three of those per message between online devices: %.1f us of kernel "
+    printf("machine: four of those per message between online devices: %.1f us of kernel "
            "time, %.2f cores at 25,000 messages/s\n",
-           3 * fr / 1e3, 3 * fr * 25000 / 1e9);
+           4 * fr / 1e3, 4 * fr * 25000 / 1e9);
     return 0;
 }

@@ -50,19 +50,9 @@ for p in "$PARLEYD" "$CTL" "$LOAD"; do
     [ -x "$p" ] || { echo "bench_server: $p not built" >&2; exit 1; }
 done
 
-work=$(mktemp -d /tmp/parley-bench-server.XXXXXX)
-pids=""
-cleanup() {
-    for p in $pids; do kill "$p" 2>/dev/null || true; done
-    for p in $pids; do wait "$p" 2>/dev/null || true; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-root=$("$CTL" root-key "$work/root.key" | sed -n 's/.*: \([0-9a-f]\{64\}\)$/\1/p' | head -n 1)
-"$CTL" cert issue --root "$work/root.key" --key "$work/server.key" --out "$work/server.cert" \
-    >/dev/null 2>&1
+# shellcheck source=tests/bench/common.sh
+. "$(dirname "$0")/common.sh"
+bench_init server
 RATES=${PARLEY_BENCH_RATES:-2500 5000 7500 10000 15000 20000 30000 40000 50000 60000 70000}
 users=$((IDLE * PROCS + 2 * ($(echo "$RATES" | wc -w) + 2 + REPEAT) * MSG_CONNS))
 t0=$(date +%s)

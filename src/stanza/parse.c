@@ -14,6 +14,11 @@
  *
  * The tree lives in one arena; on any error the arena is released whole,
  * so nothing leaks and no half-built tree escapes.
+ *
+ * A parser feeds its frames into one running expat document, as children
+ * of a wrapper element, rather than resetting expat for each (see
+ * parse_in_stream); any frame refused there is parsed again alone, so
+ * every verdict is the one a frame gets as a document of its own.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -38,8 +43,8 @@
 struct parley_stanza_parser {
     XML_Parser xp;
     parley_stanza_limits lim;
-    size_t max_depth; /* lim.max_depth, clamped to what a tree may hold */
-    unsigned long salt; /* expat's hash salt for this parser; 0: expat's own */
+    size_t max_depth;      /* lim.max_depth, clamped to what a tree may hold */
+    unsigned long salt;    /* expat's hash salt for this parser; 0: expat's own */
     parley_stanza **stack; /* open elements, stack[0] the root */
 
     /* state of the current parse */
@@ -49,9 +54,16 @@ struct parley_stanza_parser {
     parley_stanza *root;
     size_t depth;
     size_t elements;
-    int closed;     /* the root element has ended */
-    pbuf text;      /* text seen so far in the innermost open leaf */
-    int text_mixed; /* that text has a non-whitespace character */
+    int closed;    /* the root element has ended */
+    uint64_t base; /* expat's byte index of the frame's first byte */
+    int wrapper;   /* the next start tag is the stream's wrapper, not a frame's */
+
+    /* the running document (see parse_in_stream) */
+    int streaming;          /* the wrapper is open; the next frame goes in as its child */
+    unsigned stream_frames; /* frames in this document */
+    uint64_t stream_bytes;  /* bytes in this document, the wrapper's included */
+    pbuf text;              /* text seen so far in the innermost open leaf */
+    int text_mixed;         /* that text has a non-whitespace character */
 };
 
 /* Record the first refusal and stop expat; later events are ignored. */
@@ -102,6 +114,10 @@ static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **at
     parley_stanza *e = NULL;
     if (p->rc != PARLEY_OK)
         return;
+    if (p->wrapper) {
+        p->wrapper = 0;
+        return;
+    }
     GUARD(check_name(p, name, &name_len));
     ENSURE(p->depth < p->max_depth, PARLEY_ERR_STANZA_TOO_DEEP);
     ENSURE(p->elements < p->lim.max_elements, PARLEY_ERR_STANZA_TOO_MANY_ELEMENTS);
@@ -160,7 +176,7 @@ static void XMLCALL on_end(void *ud, const XML_Char *name)
         /* One frame, one element: the root's end tag must be the last byte. */
         XML_Index at = XML_GetCurrentByteIndex(p->xp);
         int count = XML_GetCurrentByteCount(p->xp);
-        ENSURE(at >= 0 && count >= 0 && (size_t)at + (size_t)count == p->len,
+        ENSURE(at >= 0 && count >= 0 && (uint64_t)at + (uint64_t)count == p->base + p->len,
                PARLEY_ERR_STANZA_TRAILING);
     }
 out:
@@ -196,10 +212,9 @@ static void XMLCALL on_doctype(void *ud, const XML_Char *name, const XML_Char *s
     fail(ud, PARLEY_ERR_STANZA_DTD);
 }
 
-static void XMLCALL on_entity_decl(void *ud, const XML_Char *name, int is_pe,
-                                   const XML_Char *value, int value_len, const XML_Char *base,
-                                   const XML_Char *sysid, const XML_Char *pubid,
-                                   const XML_Char *notation)
+static void XMLCALL on_entity_decl(void *ud, const XML_Char *name, int is_pe, const XML_Char *value,
+                                   int value_len, const XML_Char *base, const XML_Char *sysid,
+                                   const XML_Char *pubid, const XML_Char *notation)
 {
     (void)name, (void)is_pe, (void)value, (void)value_len, (void)base;
     (void)sysid, (void)pubid, (void)notation;
@@ -419,29 +434,92 @@ static int map_expat_error(const parley_stanza_parser *p, enum XML_Error err)
     }
 }
 
-int parley_stanza_parser_parse(parley_stanza_parser *p, const uint8_t *data, size_t len,
-                               parley_stanza **out)
+/* Per-parse state, before each attempt. */
+static void begin(parley_stanza_parser *p, const uint8_t *data, size_t len, uint64_t base)
 {
-    PARLEY_MISUSE(p != NULL && out != NULL && (data != NULL || len == 0));
-    int rc;
-    *out = NULL;
     p->data = data;
     p->len = len;
+    p->base = base;
     p->rc = PARLEY_OK;
     p->root = NULL;
     p->depth = 0;
     p->elements = 0;
     p->closed = 0;
+    p->wrapper = 0;
     p->text_mixed = 0;
     pbuf_reset(&p->text);
+}
 
-    ENSURE(len <= p->lim.max_size && len <= (size_t)INT32_MAX, PARLEY_ERR_STANZA_TOO_LARGE);
-    GUARD(ps_utf8_check(data, len));
-    /* No byte order mark, no leading space: the frame starts with the root. */
-    ENSURE(len > 0 && data[0] == '<', PARLEY_ERR_STANZA_SYNTAX);
+/* Drops a half-built tree, if any. */
+static void discard(parley_stanza_parser *p)
+{
+    if (p->root != NULL) {
+        parley_stanza_free(p->root);
+        p->root = NULL;
+    }
+}
 
+/*
+ * The running document. XML_ParserReset costs more than parsing a short
+ * stanza (it frees and rebuilds expat's tables, and reads the environment),
+ * so frames are fed, one after the other, as children of a wrapper element
+ * that stays open: `<s>` then each frame with isFinal false. A frame that
+ * parses here went through the same handlers and limits as alone, and its
+ * root's end tag is its last byte (on_end checks that against the frame's
+ * place in the document), so expat holds nothing back between frames.
+ * Anything else (an error from expat or a handler, a frame that does not
+ * close its root) ends the document: the frame is parsed again alone for
+ * the verdict, which is then exactly what it always was.
+ *
+ * expat keeps every distinct element and attribute name of a document, so
+ * the document is started over every PS_STREAM_FRAMES frames or
+ * PS_STREAM_BYTES bytes: what it can hold is bounded by those, whatever
+ * names the frames use.
+ */
+#define PS_STREAM_FRAMES 64u
+#define PS_STREAM_BYTES  (256u * 1024u)
+
+static const char ps_wrapper[] = "<s>";
+
+/* PARLEY_OK with the tree in p->root, or < 0 with the document ended. */
+static int parse_in_stream(parley_stanza_parser *p, const uint8_t *data, size_t len)
+{
+    if (!p->streaming || p->stream_frames >= PS_STREAM_FRAMES ||
+        p->stream_bytes > PS_STREAM_BYTES) {
+        p->streaming = 0;
+        if (XML_ParserReset(p->xp, "UTF-8") != XML_TRUE)
+            return PARLEY_ERR_NOMEM;
+        setup(p);
+        begin(p, NULL, 0, 0);
+        p->wrapper = 1;
+        if (XML_Parse(p->xp, ps_wrapper, (int)(sizeof ps_wrapper - 1), XML_FALSE) !=
+                XML_STATUS_OK ||
+            p->wrapper || p->rc != PARLEY_OK)
+            return PARLEY_ERR_STANZA_SYNTAX;
+        p->stream_bytes = sizeof ps_wrapper - 1;
+        p->stream_frames = 0;
+        p->streaming = 1;
+    }
+    begin(p, data, len, p->stream_bytes);
+    p->stream_frames++;
+    p->stream_bytes += len;
+    enum XML_Status st = XML_Parse(p->xp, (const char *)data, (int)len, XML_FALSE);
+    if (st != XML_STATUS_OK || p->rc != PARLEY_OK || !p->closed || p->root == NULL) {
+        p->streaming = 0;
+        discard(p);
+        return p->rc != PARLEY_OK ? p->rc : PARLEY_ERR_STANZA_SYNTAX;
+    }
+    return PARLEY_OK;
+}
+
+/* The frame as a document of its own: the verdict on every refusal. */
+static int parse_alone(parley_stanza_parser *p, const uint8_t *data, size_t len)
+{
+    int rc;
+    p->streaming = 0;
     ENSURE(XML_ParserReset(p->xp, "UTF-8") == XML_TRUE, PARLEY_ERR_NOMEM);
     setup(p);
+    begin(p, data, len, 0);
     enum XML_Status st = XML_Parse(p->xp, (const char *)data, (int)len, XML_TRUE);
     if (p->rc != PARLEY_OK) {
         rc = p->rc;
@@ -452,18 +530,55 @@ int parley_stanza_parser_parse(parley_stanza_parser *p, const uint8_t *data, siz
         goto out;
     }
     ENSURE(p->closed && p->root != NULL, PARLEY_ERR_STANZA_INCOMPLETE);
+    rc = PARLEY_OK;
+out:
+    if (rc != PARLEY_OK)
+        discard(p);
+    return rc;
+}
+
+/* stream: try the running document first (parse_in_stream). */
+static int parse_frame(parley_stanza_parser *p, const uint8_t *data, size_t len,
+                       parley_stanza **out, int stream)
+{
+    PARLEY_MISUSE(p != NULL && out != NULL && (data != NULL || len == 0));
+    int rc;
+    *out = NULL;
+    begin(p, data, len, 0);
+
+    ENSURE(len <= p->lim.max_size && len <= (size_t)INT32_MAX, PARLEY_ERR_STANZA_TOO_LARGE);
+    GUARD(ps_utf8_check(data, len));
+    /* No byte order mark, no leading space: the frame starts with the root. */
+    ENSURE(len > 0 && data[0] == '<', PARLEY_ERR_STANZA_SYNTAX);
+
+    /* A frame opening with `<!` or `<?` (a DOCTYPE, a comment, a declaration)
+     * is refused, and alone it is refused by its own handler. */
+    rc = PARLEY_ERR_STANZA_SYNTAX;
+    if (stream && len > 1 && data[1] != '!' && data[1] != '?')
+        rc = parse_in_stream(p, data, len);
+    if (rc != PARLEY_OK)
+        GUARD(parse_alone(p, data, len));
     *out = p->root;
     p->root = NULL;
     rc = PARLEY_OK;
 out:
-    if (p->root != NULL) {
-        parley_stanza_free(p->root);
-        p->root = NULL;
-    }
+    discard(p);
     pbuf_reset(&p->text);
     p->data = NULL;
     p->len = 0;
     return rc;
+}
+
+int parley_stanza_parser_parse(parley_stanza_parser *p, const uint8_t *data, size_t len,
+                               parley_stanza **out)
+{
+    return parse_frame(p, data, len, out, 1);
+}
+
+int ps_parser_parse_alone(parley_stanza_parser *p, const uint8_t *data, size_t len,
+                          parley_stanza **out)
+{
+    return parse_frame(p, data, len, out, 0);
 }
 
 int parley_stanza_parse(parley_stanza **out, const uint8_t *data, size_t len,

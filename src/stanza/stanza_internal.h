@@ -81,6 +81,15 @@ int ps_attr_append(parley_stanza *e, const char *name, size_t name_len, const ch
 int ps_name_ok(const char *s, size_t n);
 int ps_utf8_check(const uint8_t *s, size_t n);
 
+/*
+ * parley_stanza_parser_parse with every frame parsed as a document of its
+ * own (expat reset per frame), never in the parser's running document:
+ * the reference the running document must agree with, verdict for verdict
+ * and tree for tree (tests/fuzz/fuzz_stanza.c, tests/unit/test_stanza.c).
+ */
+int ps_parser_parse_alone(parley_stanza_parser *p, const uint8_t *data, size_t len,
+                          parley_stanza **out);
+
 /* Base64 (RFC 4648 section 4) with padding. */
 size_t ps_b64_encoded_len(size_t n);
 void ps_b64_encode(char *out, const uint8_t *in, size_t n);

@@ -15,7 +15,9 @@
 # not a tail.
 # Environment: PARLEY_FIXED_PIN="S L" runs the server on CPU S and the load
 # generator on CPU L (taskset); PARLEY_FIXED_SERVER_ARGS adds parleyd flags
-# (such as --workers 2). Everything it starts it stops.
+# (such as --workers 2); PARLEY_FIXED_PARLEYD measures another parleyd
+# binary (a reference build) under the same load. Everything it starts it
+# stops.
 set -eu
 
 build=$(cd "${1:?usage: bench_fixed.sh BUILD_DIR [RATE [ROUNDS]]}" && pwd)
@@ -23,7 +25,7 @@ RATE=${2:-25000}
 ROUNDS=${3:-3}
 PIN=${PARLEY_FIXED_PIN:-}
 SERVER_ARGS=${PARLEY_FIXED_SERVER_ARGS:-}
-PARLEYD=$build/src/server/parleyd
+PARLEYD=${PARLEY_FIXED_PARLEYD:-$build/src/server/parleyd}
 CTL=$build/src/cli/parleyctl/parleyctl
 LOAD=$build/src/cli/parley-load/parley-load
 CONNS=1000

@@ -7,6 +7,7 @@
 
 #include "check.h"
 #include "parley/stanza.h"
+#include "stanza/stanza_internal.h"
 
 /* Parse a C string with the given limits (NULL: defaults); free the tree. */
 static int parse_str(const char *s, const parley_stanza_limits *lim)
@@ -539,6 +540,63 @@ static void test_parser_reuse(void)
     CHECK(p == NULL);
 }
 
+/*
+ * One parser keeps an expat document running across frames (parse.c,
+ * parse_in_stream): every frame must get the verdict and the tree it gets
+ * as a document of its own, whatever frames came before it, including
+ * ones that try to close or reopen the running document's wrapper.
+ */
+static void test_running_document(void)
+{
+    static const char *const frames[] = {
+        "<ack id=\"1\"/>", "<a><b></a>", "<message to=\"a@b\"><body>hi</body></message>",
+        "</s>", "<ack id=\"2\"/>", "<s><t/></s>", "<s>", "<a/>", "<a/><b/>", "<a>", "</a>",
+        "<a/>", "<a b=\"1", "<a/>", "<a><!-- c --></a>", "<r x=\"&amp;&lt;\">t&gt;</r>",
+        "<a>&nbsp;</a>", "<a/>junk", "<?xml version=\"1.0\"?><a/>",
+        "<a><?xml version=\"1.0\"?></a>", "<!DOCTYPE a><a/>", "<a>\x01</a>", "<1a/>",
+        "<a>x<b/></a>", "<a b=\"1\" b=\"2\"/>", "<a><![CDATA[x", "<a><![CDATA[<b/>]]></a>",
+        "<a/>\n", "<a/>"};
+    parley_stanza_parser *p = NULL, *alone = NULL;
+    CHECK_RC(parley_stanza_parser_new(&p, NULL), PARLEY_OK);
+    CHECK_RC(parley_stanza_parser_new(&alone, NULL), PARLEY_OK);
+    if (p == NULL || alone == NULL)
+        goto out;
+    /* Three rounds, so that each frame also follows the last one. */
+    for (int round = 0; round < 3; round++) {
+        for (size_t i = 0; i < sizeof frames / sizeof frames[0]; i++) {
+            const uint8_t *f = (const uint8_t *)frames[i];
+            size_t n = strlen(frames[i]);
+            parley_stanza *t = NULL, *a = NULL;
+            int rc = parley_stanza_parser_parse(p, f, n, &t);
+            int rca = ps_parser_parse_alone(alone, f, n, &a);
+            CHECK_RC(rc, rca);
+            CHECK((rc == PARLEY_OK) == (t != NULL));
+            if (rc == PARLEY_OK)
+                CHECK(a != NULL && parley_stanza_equal(t, a));
+            if (rc != rca)
+                fprintf(stderr, "  frame %zu: %s\n", i, frames[i]);
+            parley_stanza_free(t);
+            parley_stanza_free(a);
+        }
+    }
+    /* Past the document's bounds on frames and bytes: 2,000 frames, each
+     * with names no earlier frame used, all parsed, each tree its own. */
+    for (int i = 0; i < 2000; i++) {
+        char f[160], child[16];
+        int n = snprintf(f, sizeof f, "<e%d a%d=\"%d\"><c%d>%0*d</c%d></e%d>", i, i, i, i,
+                         i % 64 + 1, 0, i, i);
+        snprintf(child, sizeof child, "c%d", i);
+        parley_stanza *t = NULL;
+        CHECK_RC(parley_stanza_parser_parse(p, (const uint8_t *)f, (size_t)n, &t), PARLEY_OK);
+        CHECK(t != NULL && parley_stanza_first_child(t) != NULL &&
+              parley_stanza_is(parley_stanza_first_child(t), child));
+        parley_stanza_free(t);
+    }
+out:
+    parley_stanza_parser_free(p);
+    parley_stanza_parser_free(alone);
+}
+
 static void test_strerror(void)
 {
     int codes[] = {PARLEY_ERR_STANZA_SYNTAX,        PARLEY_ERR_STANZA_TOO_LARGE,
@@ -575,6 +633,7 @@ int main(void)
     test_limits();
     test_base64();
     test_parser_reuse();
+    test_running_document();
     test_strerror();
     TEST_MAIN_END();
 }

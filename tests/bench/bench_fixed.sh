@@ -11,8 +11,8 @@
 # messages/s for 6 s after a 1 s warm-up, and prints p50/p99 with the CPU
 # the server (all its threads) and the load generator used over the middle
 # 3 s of the traffic, in cores, from /proc/PID/stat. A run whose p50 is
-# tens of milliseconds is a standing queue (the server's loop saturated),
-# not a tail.
+# tens of milliseconds is a standing queue (one of the two programs at a
+# full core, most often the server's loop), not a tail.
 # Environment: PARLEY_FIXED_PIN="S L" runs the server on CPU S and the load
 # generator on CPU L (taskset); PARLEY_FIXED_SERVER_ARGS adds parleyd flags
 # (such as --workers 2); PARLEY_FIXED_PARLEYD measures another parleyd

@@ -579,8 +579,8 @@ static void test_running_document(void)
             parley_stanza_free(a);
         }
     }
-    /* Past the document's bounds on frames and bytes: 2,000 frames, each
-     * with names no earlier frame used, all parsed, each tree its own. */
+    /* Past the document's bound on frames many times over: 2,000 frames,
+     * each with names no earlier frame used, all parsed, each tree its own. */
     for (int i = 0; i < 2000; i++) {
         char f[160], child[16];
         int n = snprintf(f, sizeof f, "<e%d a%d=\"%d\"><c%d>%0*d</c%d></e%d>", i, i, i, i,
@@ -592,6 +592,25 @@ static void test_running_document(void)
               parley_stanza_is(parley_stanza_first_child(t), child));
         parley_stanza_free(t);
     }
+    /* And past its bound on bytes: frames near the size limit, each
+     * followed by a small one. */
+    size_t big = 60000;
+    char *f = malloc(big + 16);
+    CHECK(f != NULL);
+    for (int i = 0; f != NULL && i < 12; i++) {
+        memcpy(f, "<b>", 3);
+        memset(f + 3, 'a' + i, big);
+        memcpy(f + 3 + big, "</b>", 4);
+        parley_stanza *t = NULL;
+        CHECK_RC(parley_stanza_parser_parse(p, (const uint8_t *)f, big + 7, &t), PARLEY_OK);
+        size_t tn = 0;
+        const char *text = t != NULL ? parley_stanza_text(t, &tn) : NULL;
+        CHECK(text != NULL && tn == big && text[0] == 'a' + i && text[big - 1] == 'a' + i);
+        parley_stanza_free(t);
+        CHECK_RC(parley_stanza_parser_parse(p, (const uint8_t *)"<c/>", 4, &t), PARLEY_OK);
+        parley_stanza_free(t);
+    }
+    free(f);
 out:
     parley_stanza_parser_free(p);
     parley_stanza_parser_free(alone);

@@ -60,13 +60,7 @@ while [ "$k" -lt "$ROUNDS" ]; do
         --cert "$work/server.cert" --workers 1 $SERVER_ARGS 2>"$log" &
     spid=$!
     pids="$pids $spid"
-    port=""
-    i=0
-    while [ -z "$port" ] && [ $i -lt 300 ]; do
-        port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\) with.*/\1/p' "$log" | head -n 1)
-        [ -n "$port" ] || sleep 0.1
-        i=$((i + 1))
-    done
+    port=$(bench_port "$log")
     [ -n "$port" ] || { echo "bench_fixed: parleyd did not start" >&2; cat "$log" >&2; exit 1; }
     # shellcheck disable=SC2086
     $load_pin "$LOAD" run --connect 127.0.0.1:"$port" --root "$root" --conns "$CONNS" \

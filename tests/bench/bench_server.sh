@@ -68,17 +68,11 @@ start_server() {
         --cert "$work/server.cert" $SERVER_ARGS "$@" 2>"$log" &
     SRV_PID=$!
     pids="$pids $SRV_PID"
-    PORT=""
-    i=0
-    while [ -z "$PORT" ] && [ $i -lt 300 ]; do
-        PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\) with [0-9]* process.*/\1/p' "$log" | head -n 1)
-        case " $* " in
-        *" --processes "*) ;;
-        *) [ -n "$PORT" ] || PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\) with.*/\1/p' "$log" | head -n 1) ;;
-        esac
-        [ -n "$PORT" ] || sleep 0.1
-        i=$((i + 1))
-    done
+    # With --processes, the line that says how many processes listen.
+    case " $* " in
+    *" --processes "*) PORT=$(bench_port "$log" '[0-9]* process') ;;
+    *) PORT=$(bench_port "$log") ;;
+    esac
     [ -n "$PORT" ] || { echo "bench_server: parleyd did not start" >&2; cat "$log" >&2; exit 1; }
 }
 

@@ -5,6 +5,10 @@
 # every process whose pid is added to $pids stopped first), a root key and
 # a server certificate in it, and sets $root to the root's public key.
 # Needs $CTL (parleyctl).
+#
+# bench_port LOG [WITH]: the port of the first "listening on
+# 127.0.0.1:PORT with WITH..." line parleyd writes to LOG, waiting up to
+# 30 s for it; prints nothing if none came.
 
 bench_cleanup() {
     for p in $pids; do kill "$p" 2>/dev/null || true; done
@@ -21,4 +25,14 @@ bench_init() {
     root=$("$CTL" root-key "$work/root.key" | sed -n 's/.*: \([0-9a-f]\{64\}\)$/\1/p' | head -n 1)
     "$CTL" cert issue --root "$work/root.key" --key "$work/server.key" \
         --out "$work/server.cert" >/dev/null 2>&1
+}
+
+bench_port() {
+    i=0
+    while [ "$i" -lt 300 ]; do
+        port_=$(sed -n "s/.*listening on 127\.0\.0\.1:\([0-9]*\) with ${2:-}.*/\1/p" "$1" | head -n 1)
+        [ -z "$port_" ] || { echo "$port_"; return 0; }
+        sleep 0.1
+        i=$((i + 1))
+    done
 }

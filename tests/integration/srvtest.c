@@ -209,7 +209,7 @@ static void dump_log_tail(const st_server *s)
 
 parley_stanza *st_expect_ack(st_client *c, const char *id, int ms)
 {
-    for (;;) {
+    for (int i = 0; i < 100; i++) {
         parley_stanza *a = st_expect(c, "ack", ms);
         if (a == NULL)
             return NULL;
@@ -218,15 +218,22 @@ parley_stanza *st_expect_ack(st_client *c, const char *id, int ms)
             return a;
         parley_stanza_free(a);
     }
+    return NULL;
+}
+
+/* An ack's error code, 0 for success; -1 for no ack. */
+static int ack_code(const parley_stanza *a)
+{
+    uint64_t err = 0;
+    if (a == NULL)
+        return -1;
+    return parley_stanza_attr_u64(a, "error", &err) == 0 ? (int)err : 0;
 }
 
 int st_ack_code(st_client *c, const char *id, int ms)
 {
     parley_stanza *a = st_expect_ack(c, id, ms);
-    if (a == NULL)
-        return -1;
-    uint64_t err = 0;
-    int rc = parley_stanza_attr_u64(a, "error", &err) == 0 ? (int)err : 0;
+    int rc = ack_code(a);
     parley_stanza_free(a);
     return rc;
 }
@@ -664,22 +671,25 @@ out:
 
 int st_wait_ack(st_client *c, const char *id, parley_stanza **keep)
 {
-    for (int i = 0; i < 100; i++) {
-        parley_stanza *a = st_expect(c, "ack", 10000);
-        if (a == NULL)
-            return -1;
-        const char *aid = parley_stanza_attr(a, "id");
-        if (aid == NULL || strcmp(aid, id) != 0) {
-            parley_stanza_free(a);
-            continue;
-        }
-        uint64_t err = 0;
-        int rc = parley_stanza_attr_u64(a, "error", &err) == 0 ? (int)err : 0;
-        if (keep != NULL)
-            *keep = a;
-        else
-            parley_stanza_free(a);
-        return rc;
-    }
-    return -1;
+    parley_stanza *a = st_expect_ack(c, id, 10000);
+    int rc = ack_code(a);
+    if (keep != NULL && a != NULL)
+        *keep = a;
+    else
+        parley_stanza_free(a);
+    return rc;
 }
+
+int st_args(int argc, char **argv, const char *names)
+{
+    int need = 2;
+    for (const char *q = names; *q != '\0'; q++)
+        need += *q == ' ';
+    if (argc < need) {
+        fprintf(stderr, "usage: %s %s\n", argv[0], names);
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    return 0;
+}
+

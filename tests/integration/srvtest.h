@@ -23,6 +23,10 @@ typedef struct {
     int port;
 } st_server;
 
+/* The start of a test's main: the programs it runs are its arguments,
+ * named in `names` ("PARLEYD PARLEYCTL"). 0, or 2 after a usage line when
+ * some are missing; ignores SIGPIPE (a peer the test closes). */
+int st_args(int argc, char **argv, const char *names);
 /* Make the directory, the root key, the certificate and a config with the
  * given extra lines (may be NULL). */
 int st_setup(st_server *s, const char *parleyd, const char *parleyctl, const char *extra_conf);
@@ -93,14 +97,12 @@ int st_send_raw(st_client *c, const uint8_t *p, size_t n);
 int st_recv(st_client *c, int timeout_ms, parley_stanza **out);
 /* Next stanza named `name` (others are dropped), or NULL. */
 parley_stanza *st_expect(st_client *c, const char *name, int timeout_ms);
-/* The server's ack of the stanza id on c, other acks skipped: the
- * caller frees it; NULL if none came within ms of the last one. */
+/* The server's ack of the stanza id on c, other acks skipped (100 at
+ * most): the caller frees it; NULL if none came within ms of the last one. */
 parley_stanza *st_expect_ack(st_client *c, const char *id, int ms);
 /* The same as a code: 0 for success, the error code, or -1 for none. */
 int st_ack_code(st_client *c, const char *id, int ms);
-/* The server's ack for message id (other acks are dropped): 0 success, its
- * error code, or -1 for none within 10 s; with keep, the ack is left to the
- * caller. */
+/* st_ack_code with 10 s; with keep, the ack is also left to the caller. */
 int st_wait_ack(st_client *c, const char *id, parley_stanza **keep);
 /* Send an iq and wait for its answer. */
 parley_stanza *st_iq(st_client *c, const char *xml, const char *id);

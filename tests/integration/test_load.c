@@ -86,12 +86,9 @@ static void check_all_delivered(int first, int conns, int rate, double warmup)
 
 int main(int argc, char **argv)
 {
-    if (argc < 4) {
-        fprintf(stderr, "usage: %s PARLEYD PARLEYCTL PARLEY-LOAD\n", argv[0]);
+    if (st_args(argc, argv, "PARLEYD PARLEYCTL PARLEY-LOAD") != 0)
         return 2;
-    }
     LOAD = argv[3];
-    signal(SIGPIPE, SIG_IGN);
     CHECK(pc_init() == 0);
     /* Far above the per-connection stanza rate the few-connection shape
      * needs: a refusal would be a limit, not a loss. */

@@ -653,11 +653,8 @@ static void test_flood(void)
 
 int main(int argc, char **argv)
 {
-    if (argc < 3) {
-        fprintf(stderr, "usage: %s PARLEYD PARLEYCTL\n", argv[0]);
+    if (st_args(argc, argv, "PARLEYD PARLEYCTL") != 0)
         return 2;
-    }
-    signal(SIGPIPE, SIG_IGN);
     CHECK(pc_init() == 0);
     CHECK(st_setup(&S, argv[1], argv[2],
                    "max_stanza = 8192\nrate = 3000\nburst = 3000\nslow_reader_timeout_ms = 1500\n"

@@ -217,11 +217,8 @@ static void run_burst(int first, int count, int sig, int after_acks)
 
 int main(int argc, char **argv)
 {
-    if (argc < 3) {
-        fprintf(stderr, "usage: %s PARLEYD PARLEYCTL\n", argv[0]);
+    if (st_args(argc, argv, "PARLEYD PARLEYCTL") != 0)
         return 2;
-    }
-    signal(SIGPIPE, SIG_IGN);
     CHECK(pc_init() == 0);
     CHECK(st_setup(&S, argv[1], argv[2], "rate = 1000000\nburst = 1000000\n") == 0);
     CHECK(st_start(&S) == 0);

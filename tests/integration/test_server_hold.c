@@ -323,11 +323,8 @@ static void test_bad_values(const char *parleyd)
 
 int main(int argc, char **argv)
 {
-    if (argc < 3) {
-        fprintf(stderr, "usage: %s PARLEYD PARLEYCTL\n", argv[0]);
+    if (st_args(argc, argv, "PARLEYD PARLEYCTL") != 0)
         return 2;
-    }
-    signal(SIGPIPE, SIG_IGN);
     CHECK(pc_init() == 0);
     /* One worker: every copy is pushed and held on the sender's loop. Two:
      * bob's connections land on either, so pushes and acks also cross

@@ -317,11 +317,8 @@ static void test_device_cache_off(const char *parleyd, const char *parleyctl)
 
 int main(int argc, char **argv)
 {
-    if (argc < 3) {
-        fprintf(stderr, "usage: %s PARLEYD PARLEYCTL\n", argv[0]);
+    if (st_args(argc, argv, "PARLEYD PARLEYCTL") != 0)
         return 2;
-    }
-    signal(SIGPIPE, SIG_IGN);
     CHECK(pc_init() == 0);
     CHECK(st_setup(&S, argv[1], argv[2], NULL) == 0);
 

@@ -391,11 +391,8 @@ static void test_restart(void)
 
 int main(int argc, char **argv)
 {
-    if (argc < 3) {
-        fprintf(stderr, "usage: %s PARLEYD PARLEYCTL\n", argv[0]);
+    if (st_args(argc, argv, "PARLEYD PARLEYCTL") != 0)
         return 2;
-    }
-    signal(SIGPIPE, SIG_IGN);
     CHECK(pc_init() == 0);
     CHECK(st_setup(&S, argv[1], argv[2], "processes = 2\nverbose = 1\n") == 0);
     CHECK(st_start(&S) == 0);
